@@ -1,0 +1,72 @@
+//! The calling side: [`RpcClient`] encodes a typed request, hands it to a [`Transport`] and
+//! decodes the answer.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+
+use crate::{Method, PING, RpcError, RpcResult, Service};
+
+/// Carries one encoded request to a service and brings its encoded reply back.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `body` to `service` as `method` and waits at most `timeout` for the reply.
+    /// Every failure to get an answer in time is SERVICE_UNAVAILABLE.
+    async fn call(&self, service: Service, method: &str, body: Vec<u8>, timeout: Duration) -> RpcResult<Vec<u8>>;
+
+    /// Whether the transport can carry calls right now (connected to the broker).
+    fn is_connected(&self) -> bool;
+}
+
+/// Called once per RPC sent, with its service and method: the gateway counts them.
+pub type CallObserver = Arc<dyn Fn(Service, &'static str) + Send + Sync>;
+
+/// A typed RPC client. Cheap to clone.
+#[derive(Clone)]
+pub struct RpcClient {
+    transport: Arc<dyn Transport>,
+    timeout: Duration,
+    observer: Option<CallObserver>,
+}
+
+impl RpcClient {
+    /// Every call through this client gives up after `timeout` (`RPC_TIMEOUT_MS`).
+    pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
+        Self { transport, timeout, observer: None }
+    }
+
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.transport.is_connected()
+    }
+
+    /// Calls `M::NAME` on `M::SERVICE` and decodes its answer.
+    pub async fn call<M: Method>(&self, request: &M) -> RpcResult<M::Response> {
+        let body = serde_json::to_vec(request).map_err(|error| {
+            tracing::error!(%error, method = M::NAME, "cannot encode request");
+            RpcError::internal()
+        })?;
+        self.call_raw(M::SERVICE, M::NAME, body).await.and_then(|reply| crate::codec::decode_reply(&reply))
+    }
+
+    /// Asks `service` whether it answers at all.
+    pub async fn ping(&self, service: Service) -> RpcResult<()> {
+        let reply = self.call_raw(service, PING, b"null".to_vec()).await?;
+        crate::codec::decode_reply(&reply)
+    }
+
+    async fn call_raw(&self, service: Service, method: &'static str, body: Vec<u8>) -> RpcResult<Vec<u8>> {
+        if let Some(observer) = &self.observer {
+            observer(service, method);
+        }
+        self.transport.call(service, method, body, self.timeout).await
+    }
+}

@@ -1,0 +1,81 @@
+//! The error codes of the contract (`API.md`, "Errors") and the error every RPC can answer.
+
+use serde::{Deserialize, Serialize};
+
+/// One code per row of the contract's error table. The gateway maps it to
+/// `extensions.code` in exactly one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    BadUserInput,
+    NotFound,
+    Conflict,
+    Unauthenticated,
+    ServiceUnavailable,
+    InternalServerError,
+}
+
+impl ErrorCode {
+    /// The text that goes into `extensions.code`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error a service answers, or the client makes up when no answer came.
+///
+/// `message` is for the client: it never carries SQL, hostnames or stack traces.
+/// `field` is the GraphQL name of the input field at fault (`cpf`, `itemPrice`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RpcError {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl RpcError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None }
+    }
+
+    /// A value of input field `field` breaks a rule.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self { code: ErrorCode::BadUserInput, message: message.into(), field: Some(field.to_owned()) }
+    }
+
+    /// A unique value of input field `field` is taken.
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        Self { code: ErrorCode::Conflict, message: message.into(), field: Some(field.to_owned()) }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable, message)
+    }
+
+    /// Something went wrong that the client cannot act on. Log the detail before calling this.
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::InternalServerError, "internal error")
+    }
+}
+
+/// What every RPC answers.
+pub type RpcResult<T> = Result<T, RpcError>;

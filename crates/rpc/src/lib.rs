@@ -1,0 +1,116 @@
+//! The wire contract between the gateway and the services, and its plumbing.
+//!
+//! - [`users`], [`orders`]: one serde struct per method; each names its service and method
+//!   through [`Method`] right beside it.
+//! - [`error`]: the error codes of the contract and [`RpcError`], which every call can answer.
+//! - [`codec`]: the bytes on the wire, shared by both transports.
+//! - [`client`]: [`RpcClient`], typed calls over any [`Transport`].
+//! - [`server`]: [`Router`], which dispatches a raw message to a plain async handler.
+//! - [`amqp`] (RabbitMQ) and [`local`] (in-process channels): the two transports.
+//! - [`events`]: what services announce after a commit, on the `events` topic exchange.
+//! - [`money`]: exact money as cents.
+//!
+//! [`Broker`] picks a transport once, at start-up, and hands out clients, publishers,
+//! serve loops and subscriptions over it. Nothing here knows sea-orm or GraphQL.
+
+pub mod amqp;
+pub mod client;
+pub mod codec;
+pub mod error;
+pub mod events;
+pub mod local;
+mod method;
+pub mod money;
+pub mod orders;
+mod page;
+pub mod process;
+pub mod server;
+pub mod users;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+
+pub use client::{RpcClient, Transport};
+pub use error::{ErrorCode, RpcError, RpcResult};
+pub use events::{Envelope, Event, EventHandler, EventPublisher};
+pub use method::{Method, PING, Ping, Service};
+pub use page::Page;
+pub use server::Router;
+
+/// The transport a process uses, chosen once from its configuration.
+#[derive(Clone)]
+pub enum Broker {
+    /// RabbitMQ at this URL (vhost included).
+    Amqp { url: String },
+    /// Everything in this process.
+    Local(local::LocalHub),
+}
+
+impl Broker {
+    /// RabbitMQ when `AMQP_URL` is set, otherwise a fresh in-process hub.
+    pub fn from_url(url: Option<String>) -> Self {
+        match url {
+            Some(url) => Self::Amqp { url },
+            None => Self::Local(local::LocalHub::default()),
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        matches!(self, Self::Local(_))
+    }
+
+    /// A client whose calls give up after `timeout`. `name` tells connections apart.
+    pub fn client(&self, name: &str, timeout: Duration) -> RpcClient {
+        let transport: Arc<dyn Transport> = match self {
+            Self::Amqp { url } => Arc::new(amqp::AmqpClient::start(url.clone(), name)),
+            Self::Local(hub) => Arc::new(hub.clone()),
+        };
+        RpcClient::new(transport, timeout)
+    }
+
+    pub fn publisher(&self, name: &str) -> Arc<dyn EventPublisher> {
+        match self {
+            Self::Amqp { url } => Arc::new(amqp::AmqpPublisher::new(url.clone(), name)),
+            Self::Local(hub) => Arc::new(hub.clone()),
+        }
+    }
+
+    /// Answers `service`'s requests with `router` until `shutdown`, then finishes what it holds.
+    pub async fn serve<S: Clone + Send + Sync + 'static>(
+        &self,
+        service: Service,
+        router: Router<S>,
+        prefetch: u16,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::Amqp { url } => {
+                amqp::serve(amqp::ServeOptions { url: url.clone(), prefetch }, service, router, shutdown).await
+            }
+            Self::Local(hub) => hub.serve(service, router, shutdown).await,
+        }
+    }
+
+    /// Hands events matching `keys` to `handler` until `shutdown`. With `durable_queue`,
+    /// events wait in that queue while nobody listens (over RabbitMQ).
+    pub async fn subscribe(
+        &self,
+        durable_queue: Option<&str>,
+        keys: &[&str],
+        handler: EventHandler,
+        shutdown: CancellationToken,
+    ) {
+        match self {
+            Self::Amqp { url } => {
+                let queue = match durable_queue {
+                    Some(name) => amqp::SubscriberQueue::Durable(name.to_owned()),
+                    None => amqp::SubscriberQueue::Transient,
+                };
+                let keys = keys.iter().map(|key| (*key).to_owned()).collect();
+                amqp::subscribe(url.clone(), queue, keys, handler, shutdown).await;
+            }
+            Self::Local(hub) => hub.subscribe(keys, handler, shutdown).await,
+        }
+    }
+}

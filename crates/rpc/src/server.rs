@@ -1,0 +1,77 @@
+//! The answering side: a [`Router`] maps method names to handlers. Both transports feed it
+//! raw messages, so a handler runs the same way over RabbitMQ and in-process.
+
+use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, sync::Arc};
+
+use futures_util::{FutureExt, future::BoxFuture};
+
+use crate::{Method, PING, RpcError, RpcResult, codec};
+
+type Route<S> = Arc<dyn Fn(S, &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> + Send + Sync>;
+
+/// A message that is not a request of this service: unknown method or a body that does not
+/// decode. Transports park it in a dead-letter queue rather than answer it.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable message for method {method:?}: {reason}")]
+pub struct DecodeError {
+    pub method: String,
+    pub reason: String,
+}
+
+/// Dispatches requests to plain async handlers `fn(request, state) -> RpcResult<response>`.
+pub struct Router<S> {
+    state: S,
+    routes: HashMap<&'static str, Route<S>>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Router<S> {
+    pub fn new(state: S) -> Self {
+        Self { state, routes: HashMap::new() }
+    }
+
+    /// Answers `M::NAME` with `handler`.
+    pub fn route<M, F, Fut>(mut self, handler: F) -> Self
+    where
+        M: Method,
+        F: Fn(M, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = RpcResult<M::Response>> + Send + 'static,
+    {
+        let route: Route<S> = Arc::new(move |state, body| {
+            let request: M = serde_json::from_slice(body)
+                .map_err(|error| DecodeError { method: M::NAME.to_owned(), reason: error.to_string() })?;
+            let reply = handler(request, state);
+            Ok(async move { codec::encode_reply(&reply.await) }.boxed())
+        });
+        self.routes.insert(M::NAME, route);
+        self
+    }
+
+    /// Runs the handler of `method` on `body` and encodes its answer. A panicking handler
+    /// answers INTERNAL_SERVER_ERROR: one bad message never takes the service down.
+    pub fn handle(&self, method: &str, body: &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> {
+        if method == PING {
+            return Ok(async { codec::encode_reply(&RpcResult::Ok(())) }.boxed());
+        }
+        let route = self
+            .routes
+            .get(method)
+            .ok_or_else(|| DecodeError { method: method.to_owned(), reason: "unknown method".to_owned() })?;
+        let reply = route(self.state.clone(), body)?;
+        let method = method.to_owned();
+        Ok(async move {
+            match AssertUnwindSafe(reply).catch_unwind().await {
+                Ok(reply) => reply,
+                Err(panic) => {
+                    let panic = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(%method, %panic, "handler panicked");
+                    codec::encode_error(&RpcError::internal())
+                }
+            }
+        }
+        .boxed())
+    }
+}
