@@ -1,1 +1,17 @@
+//! The GraphQL gateway: answers GraphQL over HTTP by calling the users and orders services
+//! over RPC (RabbitMQ, or in-process in embedded mode).
+//!
+//! - [`config`]: the environment.
+//! - [`startup`]: [`Application`] builds everything and runs until stopped.
+//! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics).
+//! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
+//! - [`metrics`]: Prometheus counters.
 
+pub mod config;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

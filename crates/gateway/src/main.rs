@@ -1,1 +1,15 @@
-fn main() {}
+use clap::Parser;
+use gateway::{Application, Config, config::Command, graphql};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    if let Some(Command::PrintSchema) = config.command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    rpc::process::init_tracing();
+    let shutdown = rpc::process::shutdown_on_signal();
+    let app = Application::build(config, shutdown).await?;
+    app.run_until_stopped().await
+}

@@ -1,0 +1,140 @@
+//! Per-request DataLoaders, and the scope that runs their batches without a timer.
+//!
+//! async-graphql's DataLoader collects keys, then runs the batch in a task it hands to a
+//! spawner after a delay (1 ms by default). A request would sit out that timer on every level
+//! of the query. Instead, the delay is zero and the spawner is [`RequestScope`]: it queues the
+//! batch and runs it inside the request's own future, right after the resolvers of the current
+//! poll have all queued their keys. So a batch holds every key of its level, deterministically,
+//! and costs no more than its RPC.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::pin,
+    sync::{Arc, Mutex},
+    task::{Poll, Waker},
+    time::Duration,
+};
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
+use rpc::{
+    Page, RpcClient, RpcError,
+    orders::{GetOrders, Order, OrdersOfUsers, UserOrdersKey},
+    users::{GetUsers, User},
+};
+use uuid::Uuid;
+
+#[derive(Default)]
+struct Spawned {
+    tasks: Vec<BoxFuture<'static, ()>>,
+    waker: Option<Waker>,
+}
+
+/// Runs the DataLoader batches of one request inside that request's future.
+#[derive(Clone, Default)]
+pub struct RequestScope {
+    spawned: Arc<Mutex<Spawned>>,
+}
+
+impl RequestScope {
+    /// The spawner to give a DataLoader.
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        if let Ok(mut spawned) = self.spawned.lock() {
+            spawned.tasks.push(task);
+            if let Some(waker) = spawned.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Drives `request` and every batch it queues until the request is done. The request is
+    /// polled first, so the batches it queued in that poll run with all their keys.
+    pub async fn run<F: Future>(&self, request: F) -> F::Output {
+        let mut request = pin!(request);
+        let mut batches = FuturesUnordered::new();
+        std::future::poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(output) = request.as_mut().poll(cx) {
+                    return Poll::Ready(output);
+                }
+                if let Ok(mut spawned) = self.spawned.lock() {
+                    batches.extend(spawned.tasks.drain(..));
+                    spawned.waker = Some(cx.waker().clone());
+                }
+                // Run batches until none can make progress; a finished batch answers
+                // resolvers, which wake `request` through the same waker.
+                let mut progressed = false;
+                while let Poll::Ready(Some(())) = batches.poll_next_unpin(cx) {
+                    progressed = true;
+                }
+                let queued_more = self.spawned.lock().map(|spawned| !spawned.tasks.is_empty()).unwrap_or(false);
+                if !progressed && !queued_more {
+                    return Poll::Pending;
+                }
+            }
+        })
+        .await
+    }
+
+    fn loader<T: Send + Sync + 'static>(&self, loader: T) -> DataLoader<T> {
+        let scope = self.clone();
+        DataLoader::new(loader, move |task| scope.spawn(task)).delay(Duration::ZERO)
+    }
+}
+
+/// The DataLoaders of one request. Never shared across requests.
+pub struct Loaders {
+    pub users: DataLoader<UserLoader>,
+    pub orders: DataLoader<OrderLoader>,
+    pub user_orders: DataLoader<UserOrdersLoader>,
+}
+
+impl Loaders {
+    pub fn new(scope: &RequestScope, rpc: &RpcClient) -> Self {
+        Self {
+            users: scope.loader(UserLoader(rpc.clone())),
+            orders: scope.loader(OrderLoader(rpc.clone())),
+            user_orders: scope.loader(UserOrdersLoader(rpc.clone())),
+        }
+    }
+}
+
+/// Users by id: one `users.get` per batch.
+pub struct UserLoader(RpcClient);
+
+impl Loader<Uuid> for UserLoader {
+    type Value = User;
+    type Error = RpcError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, User>, RpcError> {
+        let users = self.0.call(&GetUsers { ids: ids.to_vec() }).await?;
+        Ok(users.into_iter().map(|user| (user.id, user)).collect())
+    }
+}
+
+/// Orders by id: one `orders.get` per batch.
+pub struct OrderLoader(RpcClient);
+
+impl Loader<Uuid> for OrderLoader {
+    type Value = Order;
+    type Error = RpcError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Order>, RpcError> {
+        let orders = self.0.call(&GetOrders { ids: ids.to_vec() }).await?;
+        Ok(orders.into_iter().map(|order| (order.id, order)).collect())
+    }
+}
+
+/// Pages of orders of many users: one `orders.of_users` per batch.
+pub struct UserOrdersLoader(RpcClient);
+
+impl Loader<UserOrdersKey> for UserOrdersLoader {
+    type Value = Page<Order>;
+    type Error = RpcError;
+
+    async fn load(&self, keys: &[UserOrdersKey]) -> Result<HashMap<UserOrdersKey, Page<Order>>, RpcError> {
+        let pages = self.0.call(&OrdersOfUsers { keys: keys.to_vec() }).await?;
+        Ok(keys.iter().copied().zip(pages).collect())
+    }
+}

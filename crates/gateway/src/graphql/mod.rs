@@ -1,0 +1,51 @@
+//! The GraphQL schema: one module per domain ([`users`], [`orders`]) merged into one schema,
+//! the contract's scalars, connections, DataLoaders and the error mapping.
+
+pub mod error;
+pub mod loaders;
+pub mod orders;
+pub mod pagination;
+pub mod scalars;
+pub mod users;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use rpc::RpcClient;
+
+use self::loaders::Loaders;
+
+#[derive(MergedObject, Default)]
+pub struct Query(users::UserQuery, orders::OrderQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(users::UserMutation, orders::OrderMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// What resolvers reach through the schema's data.
+pub struct Gateway {
+    pub rpc: RpcClient,
+}
+
+impl Gateway {
+    pub fn rpc<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RpcClient> {
+        Ok(&ctx.data::<Gateway>()?.rpc)
+    }
+
+    pub fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+        ctx.data::<Loaders>()
+    }
+}
+
+/// The schema, with the services behind it when there are any.
+pub fn build_schema(gateway: Option<Gateway>) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+    if let Some(gateway) = gateway {
+        builder = builder.data(gateway);
+    }
+    builder.finish()
+}
+
+/// The SDL of the live schema, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}

@@ -1,0 +1,149 @@
+//! The orders half of the schema: `Order`, its connection, and the orders queries and mutations.
+
+use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject};
+use rpc::orders as wire;
+use uuid::Uuid;
+
+use super::{
+    Gateway,
+    error::{RpcResultExt, gql_error},
+    pagination::{PageInfo, count, encode_cursor, page_args},
+    scalars::{DateTime, Decimal},
+    users::User,
+};
+
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub struct Order {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub item_description: String,
+    pub item_quantity: i32,
+    pub item_price: Decimal,
+    /// itemQuantity × itemPrice, computed by the orders service, exact.
+    pub total_value: Decimal,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+impl From<wire::Order> for Order {
+    fn from(order: wire::Order) -> Self {
+        Self {
+            id: order.id,
+            user_id: order.user_id,
+            item_description: order.item_description,
+            item_quantity: order.item_quantity,
+            item_price: Decimal::Text(order.item_price),
+            total_value: Decimal::Text(order.total_value),
+            created_at: DateTime(order.created_at),
+            updated_at: DateTime(order.updated_at),
+        }
+    }
+}
+
+#[ComplexObject]
+impl Order {
+    /// Who placed it; batched with the other orders of the response. Null once the user is gone.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let user = Gateway::loaders(ctx)?.users.load_one(self.user_id).await.gql()?;
+        Ok(user.map(User::from))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OrderEdge {
+    pub cursor: String,
+    pub node: Order,
+}
+
+#[derive(SimpleObject)]
+pub struct OrderConnection {
+    pub edges: Vec<OrderEdge>,
+    pub nodes: Vec<Order>,
+    pub page_info: PageInfo,
+    pub total_count: i32,
+}
+
+impl From<rpc::Page<wire::Order>> for OrderConnection {
+    fn from(page: rpc::Page<wire::Order>) -> Self {
+        let page_info = PageInfo::of(&page, |order| order.id);
+        let nodes: Vec<Order> = page.items.into_iter().map(Order::from).collect();
+        let edges = nodes.iter().map(|node| OrderEdge { cursor: encode_cursor(node.id), node: node.clone() }).collect();
+        Self { edges, nodes, page_info, total_count: count(page.total_count) }
+    }
+}
+
+#[derive(Default)]
+pub struct OrderQuery;
+
+#[Object]
+impl OrderQuery {
+    /// Orders, oldest first; `userId` keeps one user's.
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+        user_id: Option<Uuid>,
+    ) -> Result<Option<OrderConnection>> {
+        let (first, after) = page_args(first, after)?;
+        let page = Gateway::rpc(ctx)?.call(&wire::ListOrders { first, after, user_id }).await.gql()?;
+        Ok(Some(page.into()))
+    }
+
+    /// The order with this id; null when there is none.
+    async fn order(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Order>> {
+        let order = Gateway::loaders(ctx)?.orders.load_one(id).await.gql()?;
+        Ok(order.map(Order::from))
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateOrderInput {
+    pub user_id: Uuid,
+    pub item_description: String,
+    pub item_quantity: i32,
+    pub item_price: Decimal,
+}
+
+#[derive(InputObject)]
+pub struct UpdateOrderInput {
+    pub item_description: Option<String>,
+    pub item_quantity: Option<i32>,
+    pub item_price: Option<Decimal>,
+}
+
+#[derive(Default)]
+pub struct OrderMutation;
+
+#[Object]
+impl OrderMutation {
+    /// Places an order for an existing user (BAD_USER_INPUT on userId otherwise).
+    async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> Result<Order> {
+        let request = wire::CreateOrder {
+            // Chosen here, so a redelivered request finds its own row instead of making another.
+            id: Uuid::now_v7(),
+            user_id: input.user_id,
+            item_description: input.item_description,
+            item_quantity: input.item_quantity.into(),
+            item_price: input.item_price.into_text("itemPrice").map_err(gql_error)?,
+        };
+        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+    }
+
+    /// Changes the given fields; the total is computed again.
+    async fn update_order(&self, ctx: &Context<'_>, id: Uuid, input: UpdateOrderInput) -> Result<Order> {
+        let item_price = input.item_price.map(|price| price.into_text("itemPrice")).transpose().map_err(gql_error)?;
+        let request = wire::UpdateOrder {
+            id,
+            item_description: input.item_description,
+            item_quantity: input.item_quantity.map(i64::from),
+            item_price,
+        };
+        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+    }
+
+    async fn delete_order(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
+        Gateway::rpc(ctx)?.call(&wire::DeleteOrder { id }).await.gql()
+    }
+}

@@ -1,0 +1,97 @@
+//! Relay-style connections: opaque keyset cursors and the `first` bound.
+
+use async_graphql::SimpleObject;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use uuid::Uuid;
+
+use super::error::bad_input;
+
+/// The default and largest page sizes of the contract.
+pub const DEFAULT_FIRST: i32 = 20;
+pub const MAX_FIRST: i32 = 100;
+
+const CURSOR_PREFIX: &str = "v1:";
+
+/// A cursor is the id of the item it points at, opaque to clients: base64url of `v1:<uuid>`.
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{id}"))
+}
+
+/// The id a cursor points at, or None when it is not one of ours.
+pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
+}
+
+/// Checks `first` and `after` of a list field and turns them into wire arguments.
+pub fn page_args(first: Option<i32>, after: Option<String>) -> async_graphql::Result<(u32, Option<Uuid>)> {
+    let first = first.unwrap_or(DEFAULT_FIRST);
+    let first = u32::try_from(first)
+        .ok()
+        .filter(|first| *first <= MAX_FIRST as u32)
+        .ok_or_else(|| bad_input("first", format!("first must be between 0 and {MAX_FIRST}")))?;
+    let after = match after {
+        Some(cursor) => Some(decode_cursor(&cursor).ok_or_else(|| bad_input("after", "after is not a valid cursor"))?),
+        None => None,
+    };
+    Ok((first, after))
+}
+
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    pub has_previous_page: bool,
+    pub has_next_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+impl PageInfo {
+    pub fn of<T>(page: &rpc::Page<T>, id: impl Fn(&T) -> Uuid) -> Self {
+        Self {
+            has_previous_page: page.has_previous,
+            has_next_page: page.has_next,
+            start_cursor: page.items.first().map(|item| encode_cursor(id(item))),
+            end_cursor: page.items.last().map(|item| encode_cursor(id(item))),
+        }
+    }
+}
+
+/// Clamps a count for GraphQL's `Int`.
+pub fn count(total: u64) -> i32 {
+    i32::try_from(total).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_decodes_to_the_id_it_was_made_from() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+    }
+
+    #[test]
+    fn cursors_are_opaque_url_safe_text() {
+        let cursor = encode_cursor(Uuid::nil());
+        assert!(cursor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(!cursor.contains("0000"));
+    }
+
+    #[test]
+    fn strings_that_are_not_our_cursors_are_refused() {
+        for cursor in ["", "abc", "djE6bm90LWEtdXVpZA", &URL_SAFE_NO_PAD.encode(Uuid::nil().to_string()), "!!!"] {
+            assert_eq!(decode_cursor(cursor), None, "{cursor}");
+        }
+    }
+
+    #[test]
+    fn first_outside_zero_to_a_hundred_is_refused() {
+        assert!(page_args(Some(-1), None).is_err());
+        assert!(page_args(Some(101), None).is_err());
+        assert_eq!(page_args(Some(0), None).unwrap().0, 0);
+        assert_eq!(page_args(Some(100), None).unwrap().0, 100);
+        assert_eq!(page_args(None, None).unwrap().0, 20);
+    }
+}

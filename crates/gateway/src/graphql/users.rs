@@ -1,0 +1,182 @@
+//! The users half of the schema: `User`, its connection, and the users queries and mutations.
+
+use async_graphql::{ComplexObject, Context, InputObject, Object, Result, SimpleObject};
+use rpc::users as wire;
+use uuid::Uuid;
+
+use super::{
+    Gateway,
+    error::RpcResultExt,
+    orders::OrderConnection,
+    pagination::{PageInfo, count, encode_cursor, page_args},
+    scalars::DateTime,
+};
+
+#[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
+pub struct User {
+    pub id: Uuid,
+    pub nick_name: String,
+    pub full_name: String,
+    /// 11 digits, no punctuation.
+    pub cpf: String,
+    /// Lower case.
+    pub email: String,
+    /// Separators removed, leading + kept.
+    pub phone_number: String,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+impl From<wire::User> for User {
+    fn from(user: wire::User) -> Self {
+        Self {
+            id: user.id,
+            nick_name: user.nick_name,
+            full_name: user.full_name,
+            cpf: user.cpf,
+            email: user.email,
+            phone_number: user.phone_number,
+            created_at: DateTime(user.created_at),
+            updated_at: DateTime(user.updated_at),
+        }
+    }
+}
+
+#[ComplexObject]
+impl User {
+    /// This user's orders, oldest first; batched with the other users of the response.
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<OrderConnection>> {
+        let (first, after) = page_args(first, after)?;
+        let key = rpc::orders::UserOrdersKey { user_id: self.id, first, after };
+        let page = Gateway::loaders(ctx)?.user_orders.load_one(key).await.gql()?;
+        Ok(page.map(OrderConnection::from))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct UserEdge {
+    pub cursor: String,
+    pub node: User,
+}
+
+#[derive(SimpleObject)]
+pub struct UserConnection {
+    pub edges: Vec<UserEdge>,
+    pub nodes: Vec<User>,
+    pub page_info: PageInfo,
+    pub total_count: i32,
+}
+
+impl From<rpc::Page<wire::User>> for UserConnection {
+    fn from(page: rpc::Page<wire::User>) -> Self {
+        let page_info = PageInfo::of(&page, |user| user.id);
+        let nodes: Vec<User> = page.items.into_iter().map(User::from).collect();
+        let edges = nodes.iter().map(|node| UserEdge { cursor: encode_cursor(node.id), node: node.clone() }).collect();
+        Self { edges, nodes, page_info, total_count: count(page.total_count) }
+    }
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// Users, oldest first.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<UserConnection>> {
+        let (first, after) = page_args(first, after)?;
+        let page = Gateway::rpc(ctx)?.call(&wire::ListUsers { first, after }).await.gql()?;
+        Ok(Some(page.into()))
+    }
+
+    /// The user with this id; null when there is none.
+    async fn user(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<User>> {
+        let user = Gateway::loaders(ctx)?.users.load_one(id).await.gql()?;
+        Ok(user.map(User::from))
+    }
+
+    /// The user with this nickName, ignoring case; null when there is none.
+    async fn user_by_nick_name(&self, ctx: &Context<'_>, nick_name: String) -> Result<Option<User>> {
+        let user = Gateway::rpc(ctx)?.call(&wire::GetUserByNickName { nick_name }).await.gql()?;
+        Ok(user.map(User::from))
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub nick_name: String,
+    pub full_name: String,
+    pub password: String,
+    pub cpf: String,
+    pub email: String,
+    pub phone_number: String,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub nick_name: Option<String>,
+    pub full_name: Option<String>,
+    pub cpf: Option<String>,
+    pub email: Option<String>,
+    pub phone_number: Option<String>,
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Creates a user. The password is stored only as an argon2id hash and never shown again.
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
+        let request = wire::CreateUser {
+            // Chosen here, so a redelivered request finds its own row instead of making another.
+            id: Uuid::now_v7(),
+            nick_name: input.nick_name,
+            full_name: input.full_name,
+            password: input.password,
+            cpf: input.cpf,
+            email: input.email,
+            phone_number: input.phone_number,
+        };
+        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+    }
+
+    /// Changes the given fields; the others stay.
+    async fn update_user(&self, ctx: &Context<'_>, id: Uuid, input: UpdateUserInput) -> Result<User> {
+        let request = wire::UpdateUser {
+            id,
+            nick_name: input.nick_name,
+            full_name: input.full_name,
+            cpf: input.cpf,
+            email: input.email,
+            phone_number: input.phone_number,
+        };
+        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+    }
+
+    /// Replaces the password when currentPassword is right (UNAUTHENTICATED otherwise).
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        current_password: String,
+        new_password: String,
+    ) -> Result<bool> {
+        Gateway::rpc(ctx)?.call(&wire::ChangePassword { id, current_password, new_password }).await.gql()
+    }
+
+    /// Deletes a user; their orders follow within seconds.
+    async fn delete_user(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
+        Gateway::rpc(ctx)?.call(&wire::DeleteUser { id }).await.gql()
+    }
+}

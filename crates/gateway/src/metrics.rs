@@ -1,0 +1,55 @@
+//! Prometheus metrics, served as text on `/metrics`.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// The gateway's counters. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// RPCs the gateway sent, by service and method.
+    pub rpc_requests: IntCounterVec,
+    pub cache_hits: IntCounter,
+    pub cache_misses: IntCounter,
+    /// Cache operations that failed (Redis unreachable, timed out, ...): the cache was bypassed.
+    pub cache_errors: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let rpc_requests = IntCounterVec::new(
+            Opts::new("gateway_rpc_requests_total", "RPCs the gateway sent"),
+            &["service", "method"],
+        )
+        .expect("valid metric");
+        let cache_hits = IntCounter::new("gateway_cache_hits_total", "Field-cache look-ups that hit").expect("valid");
+        let cache_misses =
+            IntCounter::new("gateway_cache_misses_total", "Field-cache look-ups that missed").expect("valid");
+        let cache_errors =
+            IntCounter::new("gateway_cache_errors_total", "Field-cache operations that failed").expect("valid");
+        for collector in [
+            Box::new(rpc_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(cache_hits.clone()),
+            Box::new(cache_misses.clone()),
+            Box::new(cache_errors.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "cannot encode metrics");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,134 @@
+//! Building and running the gateway: [`Application::build`] binds the listener and starts
+//! what the configuration asks for (the embedded services when there is no broker);
+//! [`Application::run_until_stopped`] serves until the shutdown token is cancelled, then
+//! drains requests in flight before stopping the embedded services.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use rpc::{Broker, RpcClient, Service};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::Config,
+    graphql::{Gateway, build_schema},
+    http::{AppState, router},
+    metrics::Metrics,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+    /// The embedded services; stopped after the HTTP server has drained.
+    services: JoinSet<anyhow::Result<()>>,
+    services_shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Binds `config.listen_addr` and starts the embedded services if there is no broker.
+    /// Serving stops when `shutdown` is cancelled.
+    pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let metrics = Metrics::new();
+        let broker = Broker::from_url(config.amqp_url.clone());
+        let services_shutdown = CancellationToken::new();
+        let mut services = JoinSet::new();
+        if let Broker::Local(_) = &broker {
+            start_embedded_services(&config, &broker, &mut services, &services_shutdown).await?;
+        }
+        let rpc = broker.client("gateway", config.rpc_timeout()).with_observer({
+            let metrics = metrics.clone();
+            Arc::new(move |service: Service, method: &'static str| {
+                metrics.rpc_requests.with_label_values(&[service.name(), method]).inc();
+            })
+        });
+        if broker.is_embedded() {
+            wait_until_services_answer(&rpc).await?;
+        }
+        let schema = build_schema(Some(Gateway { rpc: rpc.clone() }));
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
+        let app = Self { listener, state: AppState { schema, rpc, metrics }, shutdown, services, services_shutdown };
+        app.announce(&config);
+        Ok(app)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|address| address.port()).unwrap_or_default()
+    }
+
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("HTTP server failed")?;
+        // Requests are drained; now the embedded services finish what they hold.
+        self.services_shutdown.cancel();
+        while let Some(result) = self.services.join_next().await {
+            result.context("an embedded service panicked")??;
+        }
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+
+    /// Tells a person where the API is and what each part runs on.
+    fn announce(&self, config: &Config) {
+        let address = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let broker = match &config.amqp_url {
+            Some(url) => format!("RabbitMQ at {}", rpc::process::redact_url(url)),
+            None => "embedded (in-process transport; both services run in this process)".to_owned(),
+        };
+        let database = |url: &Option<String>, service: &str| match (&config.amqp_url, url) {
+            (Some(_), _) => "owned by the separate worker".to_owned(),
+            (None, Some(url)) => rpc::process::redact_url(url),
+            (None, None) => format!("SQLite {}", config.data_dir.join(format!("{service}.db")).display()),
+        };
+        let cache = match (&config.redis_url, config.cache_ttl_seconds) {
+            (_, 0) => "off (CACHE_TTL_SECONDS=0)".to_owned(),
+            (Some(url), ttl) => format!("Redis at {} (TTL {ttl}s)", rpc::process::redact_url(url)),
+            (None, ttl) => format!("in-process (TTL {ttl}s)"),
+        };
+        println!("GraphQL API ready: GraphiQL at http://{address}/graphql");
+        println!("  broker:    {broker}");
+        println!("  users db:  {}", database(&config.users_database_url, "users"));
+        println!("  orders db: {}", database(&config.orders_database_url, "orders"));
+        println!("  cache:     {cache}");
+    }
+}
+
+async fn start_embedded_services(
+    config: &Config,
+    broker: &Broker,
+    services: &mut JoinSet<anyhow::Result<()>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let users_url =
+        config.users_database_url.clone().unwrap_or_else(|| entities::db::sqlite_url(&config.data_dir, "users"));
+    let orders_url =
+        config.orders_database_url.clone().unwrap_or_else(|| entities::db::sqlite_url(&config.data_dir, "orders"));
+    let (users_db, orders_db) =
+        tokio::try_join!(users_worker::open_database(&users_url), orders_worker::open_database(&orders_url))?;
+    let (prefetch, timeout) = (config.rpc_prefetch, config.rpc_timeout());
+    let (users_broker, orders_broker) = (broker.clone(), broker.clone());
+    let (users_shutdown, orders_shutdown) = (shutdown.clone(), shutdown.clone());
+    services.spawn(async move { users_worker::run(&users_broker, users_db, prefetch, users_shutdown).await });
+    services
+        .spawn(async move { orders_worker::run(&orders_broker, orders_db, prefetch, timeout, orders_shutdown).await });
+    Ok(())
+}
+
+/// Embedded services register with the hub as their tasks start: wait for that, so the
+/// first request never finds them missing.
+async fn wait_until_services_answer(rpc: &RpcClient) -> anyhow::Result<()> {
+    for _ in 0..500 {
+        let (users, orders) = tokio::join!(rpc.ping(Service::Users), rpc.ping(Service::Orders));
+        if users.is_ok() && orders.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("the embedded services did not start")
+}

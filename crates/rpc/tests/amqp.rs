@@ -1,0 +1,216 @@
+//! The RabbitMQ transport against a real broker, each test on a vhost of its own: replies by
+//! correlation id, a panicking handler, an undecodable message, a request that expires
+//! unanswered, and a worker that drains on shutdown.
+#![allow(clippy::unwrap_used)]
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use lapin::{
+    BasicProperties, Connection, ConnectionProperties,
+    options::{BasicGetOptions, BasicPublishOptions},
+};
+use rpc::{Broker, ErrorCode, Router, Service, users::GetUsers, users::User};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// A vhost made for one test and deleted after it.
+struct Vhost {
+    name: String,
+    url: String,
+}
+
+impl Vhost {
+    async fn new() -> Self {
+        let base = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        let run = std::env::var("TEST_RUN_ID").unwrap_or_else(|_| "local".into());
+        let name = format!("rpc-{run}-{}", Uuid::now_v7().simple());
+        rabbitmqctl(&["add_vhost", &name]).await;
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await;
+        let root = &base[..base.rfind('/').unwrap()];
+        Self { url: format!("{root}/{name}"), name }
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl").args(["delete_vhost", &self.name]).output();
+    }
+}
+
+async fn rabbitmqctl(args: &[&str]) {
+    let output = tokio::process::Command::new("rabbitmqctl").args(args).output().await.unwrap();
+    assert!(output.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A stand-in users method whose handler the test controls.
+#[derive(Serialize, Deserialize)]
+struct Echo {
+    text: String,
+}
+rpc::method!(Echo, Users, "test.echo", String);
+
+#[derive(Serialize, Deserialize)]
+struct Explode;
+rpc::method!(Explode, Users, "test.explode", String);
+
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+fn test_router(counter: Counter) -> Router<Counter> {
+    Router::new(counter)
+        .route(|request: Echo, counter: Counter| async move {
+            counter.0.fetch_add(1, Ordering::SeqCst);
+            Ok(request.text)
+        })
+        .route(|_: Explode, _: Counter| async move {
+            if true {
+                panic!("handler blew up");
+            }
+            Ok(String::new())
+        })
+}
+
+fn serve(broker: &Broker, counter: Counter) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let shutdown = CancellationToken::new();
+    let (broker, token) = (broker.clone(), shutdown.clone());
+    let handle = tokio::spawn(async move {
+        broker.serve(Service::Users, test_router(counter), 8, token).await.unwrap();
+    });
+    (shutdown, handle)
+}
+
+#[tokio::test]
+async fn a_call_gets_the_reply_to_its_own_request() {
+    let vhost = Vhost::new().await;
+    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let counter = Counter::default();
+    let (shutdown, worker) = serve(&broker, counter.clone());
+    let client = broker.client("test", Duration::from_secs(5));
+
+    let calls = (0..50).map(|i| {
+        let client = client.clone();
+        async move { client.call(&Echo { text: format!("hello {i}") }).await }
+    });
+    let replies = futures_util::future::join_all(calls).await;
+    for (i, reply) in replies.into_iter().enumerate() {
+        assert_eq!(reply.unwrap(), format!("hello {i}"));
+    }
+    assert_eq!(counter.0.load(Ordering::SeqCst), 50);
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_internal_error_and_the_worker_lives_on() {
+    let vhost = Vhost::new().await;
+    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let (shutdown, worker) = serve(&broker, Counter::default());
+    let client = broker.client("test", Duration::from_secs(5));
+
+    let error = client.call(&Explode).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::InternalServerError);
+    assert!(!error.message.contains("blew up"), "the panic message must not reach the caller");
+    assert_eq!(client.call(&Echo { text: "still here".into() }).await.unwrap(), "still here");
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
+    let vhost = Vhost::new().await;
+    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let counter = Counter::default();
+    let (shutdown, worker) = serve(&broker, counter.clone());
+    let client = broker.client("test", Duration::from_secs(5));
+    // The worker is up once it answers.
+    client.ping(Service::Users).await.unwrap();
+
+    // A message that no method of the service can decode, sent the way a buggy client would.
+    let connection = Connection::connect(&vhost.url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let properties = BasicProperties::default().with_type("test.echo".into());
+    channel
+        .basic_publish("".into(), "users.rpc".into(), BasicPublishOptions::default(), b"{not json", properties)
+        .await
+        .unwrap();
+    // Users with an unknown method go the same way.
+    let properties = BasicProperties::default().with_type("users.no_such_method".into());
+    channel
+        .basic_publish("".into(), "users.rpc".into(), BasicPublishOptions::default(), b"{}", properties)
+        .await
+        .unwrap();
+
+    let mut dead = Vec::new();
+    for _ in 0..200 {
+        if let Some(message) =
+            channel.basic_get("users.rpc.dead".into(), BasicGetOptions { no_ack: true }).await.unwrap()
+        {
+            dead.push(message.delivery.data.clone());
+            if dead.len() == 2 {
+                break;
+            }
+            continue;
+        }
+        // Polling the queue: the worker moves messages asynchronously.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(dead, vec![b"{not json".to_vec(), b"{}".to_vec()]);
+    assert_eq!(counter.0.load(Ordering::SeqCst), 0);
+    // And the worker still answers.
+    assert_eq!(client.call(&Echo { text: "ok".into() }).await.unwrap(), "ok");
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_nobody_takes_in_time_fails_and_is_never_run() {
+    let vhost = Vhost::new().await;
+    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let client = broker.client("test", Duration::from_millis(300));
+
+    // No worker: the call waits its deadline and gives up.
+    let started = std::time::Instant::now();
+    let error = client.call(&Echo { text: "too late".into() }).await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::ServiceUnavailable);
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // A worker that starts afterwards never runs it: the request expired in the queue.
+    let counter = Counter::default();
+    let (shutdown, worker) = serve(&broker, counter.clone());
+    let answered = broker.client("test", Duration::from_secs(5));
+    assert_eq!(answered.call(&Echo { text: "on time".into() }).await.unwrap(), "on time");
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "only the request made in time ran");
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stopping_worker_finishes_what_it_holds() {
+    let vhost = Vhost::new().await;
+    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let shutdown = CancellationToken::new();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let router = Router::new(started.clone()).route(|_: GetUsers, started: Arc<tokio::sync::Notify>| async move {
+        started.notify_one();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(Vec::<User>::new())
+    });
+    let worker = tokio::spawn({
+        let (broker, token) = (broker.clone(), shutdown.clone());
+        async move { broker.serve(Service::Users, router, 8, token).await.unwrap() }
+    });
+    let client = broker.client("test", Duration::from_secs(5));
+    let call = tokio::spawn(async move { client.call(&GetUsers { ids: vec![] }).await });
+    started.notified().await;
+    // Stop while the handler runs: its answer must still arrive.
+    shutdown.cancel();
+    assert_eq!(call.await.unwrap().unwrap(), Vec::<User>::new());
+    worker.await.unwrap();
+}
