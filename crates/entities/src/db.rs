@@ -8,18 +8,20 @@ use sea_orm_migration::MigratorTrait;
 /// Connects to `url`. SQLite files (and their folder) are created when missing, and run in
 /// WAL mode so readers do not wait for the writer.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    if let Some(path) = url.strip_prefix("sqlite://").map(|rest| rest.split('?').next().unwrap_or(rest)) {
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|error| DbErr::Custom(format!("cannot create {}: {error}", dir.display())))?;
-        }
+    let sqlite_dir = url
+        .strip_prefix("sqlite://")
+        .and_then(|rest| std::path::Path::new(rest.split('?').next().unwrap_or(rest)).parent())
+        .filter(|dir| !dir.as_os_str().is_empty());
+    if let Some(dir) = sqlite_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|error| DbErr::Custom(format!("cannot create {}: {error}", dir.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false).max_connections(16).min_connections(1);
+    // sqlx waits up to 5 s for a SQLite lock by default (busy_timeout on every connection).
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;")
-            .await?;
+        db.execute_unprepared("PRAGMA journal_mode = WAL;").await?;
     }
     Ok(db)
 }

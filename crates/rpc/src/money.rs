@@ -2,7 +2,7 @@
 //! No float is ever involved.
 
 /// The largest item price the contract allows: 1,000,000,000.00.
-pub const MAX_PRICE_CENTS: i64 = 1_000_000_000_00;
+pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
 
 /// Why a money string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

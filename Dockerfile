@@ -1,0 +1,50 @@
+# One image build for the three binaries; pick one with the target:
+#   docker build --target gateway|users-worker|orders-worker -t gqlmq/NAME .
+# (docker-compose.yml does this for each service.)
+
+FROM rust:1-bookworm AS builder
+WORKDIR /src
+
+# Dependencies first, in a layer of their own that only a change of the manifests rebuilds: the
+# workspace with empty crates (a lib.rs in each, a main.rs where a binary is).
+COPY Cargo.toml Cargo.lock ./
+COPY crates/rpc/Cargo.toml crates/rpc/
+COPY crates/entities/Cargo.toml crates/entities/
+COPY crates/users-worker/Cargo.toml crates/users-worker/
+COPY crates/orders-worker/Cargo.toml crates/orders-worker/
+COPY crates/gateway/Cargo.toml crates/gateway/
+RUN for crate in rpc entities users-worker orders-worker gateway; do \
+        mkdir -p crates/$crate/src && touch crates/$crate/src/lib.rs; \
+    done \
+    && for bin in users-worker orders-worker gateway; do echo 'fn main() {}' > crates/$bin/src/main.rs; done \
+    && cargo build --release --workspace --locked
+
+# Then the sources. COPY keeps their modification times, which can be older than the empty
+# crates' build: touch them so that cargo rebuilds our crates instead of keeping the empty ones.
+COPY crates crates
+RUN find crates -name '*.rs' -exec touch {} + \
+    && cargo build --release --workspace --locked
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/*
+# A user of its own; its home is the working directory, where embedded mode keeps ./data.
+RUN useradd --system --user-group --uid 10001 --create-home --home-dir /app app
+COPY --from=builder /src/target/release/gateway /src/target/release/users-worker /src/target/release/orders-worker /usr/local/bin/
+USER app
+WORKDIR /app
+ENV LISTEN_ADDR=0.0.0.0:8000 \
+    RUST_LOG=info
+
+# One final stage per binary. ENTRYPOINT, so that arguments (a worker's `migrate`) reach it.
+FROM runtime AS users-worker
+ENTRYPOINT ["users-worker"]
+
+FROM runtime AS orders-worker
+ENTRYPOINT ["orders-worker"]
+
+# Last, so that a plain `docker build .` makes the gateway.
+FROM runtime AS gateway
+EXPOSE 8000
+ENTRYPOINT ["gateway"]

@@ -1,0 +1,394 @@
+//! The input rules of `API.md` for users, as pure functions.
+//!
+//! Each function takes raw client input and returns the value to store (normalised) or
+//! BAD_USER_INPUT naming the GraphQL field at fault. Handlers call them before touching the
+//! database, so a refused write never reaches it.
+
+use rpc::{RpcError, RpcResult};
+
+/// The GraphQL names of the input fields, as errors report them.
+pub mod field {
+    pub const NICK_NAME: &str = "nickName";
+    pub const FULL_NAME: &str = "fullName";
+    pub const PASSWORD: &str = "password";
+    pub const NEW_PASSWORD: &str = "newPassword";
+    pub const CPF: &str = "cpf";
+    pub const EMAIL: &str = "email";
+    pub const PHONE_NUMBER: &str = "phoneNumber";
+}
+
+/// 3–32 ASCII letters, digits, `_`, `.` or `-`; kept as given. ASCII only, so that "ignoring
+/// case" has one obvious meaning (no Unicode case folding surprises such as `ß` or `İ`).
+pub fn nick_name(value: &str) -> RpcResult<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if !(3..=32).contains(&value.len()) || !value.chars().all(allowed) {
+        return Err(RpcError::invalid(field::NICK_NAME, "nickName must be 3 to 32 letters, digits, '_', '.' or '-'"));
+    }
+    Ok(value.to_owned())
+}
+
+/// 1–120 characters after trimming; stored trimmed. Control characters are refused: they have
+/// no place in a name, and PostgreSQL cannot store NUL in text at all.
+pub fn full_name(value: &str) -> RpcResult<String> {
+    let trimmed = value.trim();
+    if !(1..=120).contains(&trimmed.chars().count()) {
+        return Err(RpcError::invalid(field::FULL_NAME, "fullName must be 1 to 120 characters"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(RpcError::invalid(field::FULL_NAME, "fullName must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// 8–128 characters, taken as given (never trimmed: spaces may be part of a passphrase).
+/// `field` is `password` on create and `newPassword` on changePassword.
+pub fn password<'a>(field: &str, value: &'a str) -> RpcResult<&'a str> {
+    if !(8..=128).contains(&value.chars().count()) {
+        return Err(RpcError::invalid(field, format!("{field} must be 8 to 128 characters")));
+    }
+    Ok(value)
+}
+
+/// With or without `.`, `-` and spaces; 11 digits with valid check digits, not all equal.
+/// Normalised to the 11 digits.
+pub fn cpf(value: &str) -> RpcResult<String> {
+    let invalid = || RpcError::invalid(field::CPF, "cpf must be 11 digits with valid check digits");
+    let mut normalised = String::with_capacity(11);
+    for c in value.chars().filter(|&c| !matches!(c, '.' | '-') && !c.is_whitespace()) {
+        // Stop at the first surplus character: overlong input is refused without copying it.
+        if !c.is_ascii_digit() || normalised.len() == 11 {
+            return Err(invalid());
+        }
+        normalised.push(c);
+    }
+    if normalised.len() != 11 {
+        return Err(invalid());
+    }
+    let digits: Vec<u32> = normalised.bytes().map(|digit| u32::from(digit - b'0')).collect();
+    if digits.iter().all(|&digit| digit == digits[0]) {
+        return Err(RpcError::invalid(field::CPF, "cpf must not be one digit repeated"));
+    }
+    if cpf_check_digit(&digits[..9]) != digits[9] || cpf_check_digit(&digits[..10]) != digits[10] {
+        return Err(invalid());
+    }
+    Ok(normalised)
+}
+
+/// The CPF check digit that follows `digits` (the 9 base digits, or those and the first check
+/// digit): weights 2, 3, 4, … from the last digit backwards; a remainder mod 11 below 2 gives
+/// 0, otherwise 11 minus it.
+fn cpf_check_digit(digits: &[u32]) -> u32 {
+    let sum: u32 = digits.iter().rev().zip(2..).map(|(digit, weight)| digit * weight).sum();
+    match sum % 11 {
+        0 | 1 => 0,
+        rest => 11 - rest,
+    }
+}
+
+/// Trimmed and lower-cased; then one `@` with something before it, a dotted domain after it
+/// (at least two non-empty labels), no whitespace or control characters, at most 254
+/// characters.
+pub fn email(value: &str) -> RpcResult<String> {
+    const MAX: usize = 254;
+    let too_long = || RpcError::invalid(field::EMAIL, "email must be at most 254 characters");
+    let trimmed = value.trim();
+    // A char is at most 4 bytes and lower-casing never shortens text: refuse huge input
+    // before copying it.
+    if trimmed.len() > MAX * 4 {
+        return Err(too_long());
+    }
+    let email = trimmed.to_lowercase();
+    if email.chars().count() > MAX {
+        return Err(too_long());
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RpcError::invalid(field::EMAIL, "email must not contain spaces"));
+    }
+    let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.contains('@') && {
+            let mut labels = domain.split('.');
+            labels.clone().count() >= 2 && labels.all(|label| !label.is_empty())
+        }
+    });
+    if !well_formed {
+        return Err(RpcError::invalid(field::EMAIL, "email must look like name@example.com"));
+    }
+    Ok(email)
+}
+
+/// Separators (spaces, `-`, `(`, `)`) removed; then an optional leading `+` and 10–15 digits.
+pub fn phone_number(value: &str) -> RpcResult<String> {
+    let invalid = || RpcError::invalid(field::PHONE_NUMBER, "phoneNumber must be an optional '+' and 10 to 15 digits");
+    let mut phone = String::with_capacity(16);
+    for c in value.chars().filter(|&c| !matches!(c, '-' | '(' | ')') && !c.is_whitespace()) {
+        let leading_plus = c == '+' && phone.is_empty();
+        if !(leading_plus || c.is_ascii_digit()) || phone.len() >= 16 {
+            return Err(invalid());
+        }
+        phone.push(c);
+    }
+    let digits = phone.strip_prefix('+').unwrap_or(&phone);
+    if !(10..=15).contains(&digits.len()) {
+        return Err(invalid());
+    }
+    Ok(phone)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rpc::ErrorCode;
+
+    use super::*;
+
+    fn refused_on(result: RpcResult<impl std::fmt::Debug>) -> String {
+        let error = result.expect_err("the value should be refused");
+        assert_eq!(error.code, ErrorCode::BadUserInput);
+        error.field.expect("input errors name their field")
+    }
+
+    #[test]
+    fn nick_names_of_letters_digits_and_marks_are_kept_as_given() {
+        for nick in ["abc", "Ana.Maria_99", "x-y", "A".repeat(32).as_str(), "___"] {
+            assert_eq!(nick_name(nick).unwrap(), nick);
+        }
+    }
+
+    #[test]
+    fn nick_names_too_short_too_long_or_with_other_characters_are_refused() {
+        for nick in ["", "ab", "a".repeat(33).as_str(), "ana maria", " ana", "ana!", "joão", "ana@x", "a\0b"] {
+            assert_eq!(refused_on(nick_name(nick)), "nickName", "{nick:?}");
+        }
+    }
+
+    #[test]
+    fn full_names_are_trimmed_and_counted_in_characters() {
+        assert_eq!(full_name("  Ana Maria  ").unwrap(), "Ana Maria");
+        assert_eq!(full_name("J").unwrap(), "J");
+        // 120 two-byte characters fit: the limit is characters, not bytes.
+        let accented = "é".repeat(120);
+        assert_eq!(full_name(&accented).unwrap(), accented);
+    }
+
+    #[test]
+    fn full_names_empty_blank_too_long_or_with_control_characters_are_refused() {
+        for name in ["", "   ", "a".repeat(121).as_str(), "Ana\nMaria", "Ana\0"] {
+            assert_eq!(refused_on(full_name(name)), "fullName", "{name:?}");
+        }
+    }
+
+    #[test]
+    fn passwords_of_8_to_128_characters_are_kept_untrimmed() {
+        assert_eq!(password(field::PASSWORD, "12345678").unwrap(), "12345678");
+        assert_eq!(password(field::PASSWORD, " spaced ").unwrap(), " spaced ");
+        assert!(password(field::PASSWORD, &"ç".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn passwords_too_short_or_too_long_are_refused_under_the_given_field() {
+        assert_eq!(refused_on(password(field::PASSWORD, "1234567")), "password");
+        assert_eq!(refused_on(password(field::NEW_PASSWORD, &"a".repeat(129))), "newPassword");
+    }
+
+    #[test]
+    fn cpfs_with_or_without_punctuation_are_normalised_to_digits() {
+        for input in ["52998224725", "529.982.247-25", "529 982 247 25", " 529.982.247-25 "] {
+            assert_eq!(cpf(input).unwrap(), "52998224725");
+        }
+        assert_eq!(cpf("111.444.777-35").unwrap(), "11144477735");
+        // A check digit that comes out as 0 (a remainder below 2).
+        assert_eq!(cpf("123.456.789-09").unwrap(), "12345678909");
+    }
+
+    #[test]
+    fn cpf_with_wrong_check_digits_is_refused() {
+        assert_eq!(refused_on(cpf("529.982.247-26")), "cpf");
+        assert_eq!(refused_on(cpf("529.982.247-15")), "cpf");
+    }
+
+    #[test]
+    fn cpfs_of_one_repeated_digit_are_refused_although_their_check_digits_add_up() {
+        for digit in '0'..='9' {
+            assert_eq!(refused_on(cpf(&digit.to_string().repeat(11))), "cpf");
+        }
+    }
+
+    #[test]
+    fn cpfs_of_the_wrong_length_or_with_other_characters_are_refused() {
+        for input in ["", "5299822472", "529982247250", "529/982/247-25", "5299822472a", "٥٢٩٩٨٢٢٤٧٢٥"] {
+            assert_eq!(refused_on(cpf(input)), "cpf", "{input:?}");
+        }
+    }
+
+    #[test]
+    fn the_cpf_check_digits_cannot_catch_every_single_digit_change() {
+        // Remainders 0 and 1 both give the check digit 0, so a few single-digit changes keep
+        // a valid CPF: both of these are valid. The property tests account for it.
+        assert!(cpf("784.560.469-06").is_ok());
+        assert!(cpf("684.560.469-06").is_ok());
+    }
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(email("  Ana.Maria@Example.COM ").unwrap(), "ana.maria@example.com");
+        assert_eq!(email("a+tag@mail.example.com.br").unwrap(), "a+tag@mail.example.com.br");
+    }
+
+    #[test]
+    fn emails_without_one_at_or_a_dotted_domain_or_with_spaces_are_refused() {
+        for input in [
+            "",
+            "ana",
+            "@example.com",
+            "ana@",
+            "ana@example",
+            "ana@@example.com",
+            "ana@x@example.com",
+            "ana@.example.com",
+            "ana@example.com.",
+            "ana@example..com",
+            "ana maria@example.com",
+            "ana@exam\tple.com",
+        ] {
+            assert_eq!(refused_on(email(input)), "email", "{input:?}");
+        }
+    }
+
+    #[test]
+    fn emails_longer_than_254_characters_are_refused() {
+        let fits = format!("{}@example.com", "a".repeat(254 - 12));
+        assert_eq!(email(&fits).unwrap().len(), 254);
+        assert_eq!(refused_on(email(&format!("a{fits}"))), "email");
+        assert_eq!(refused_on(email(&"a".repeat(100_000))), "email");
+    }
+
+    #[test]
+    fn phone_numbers_lose_their_separators_and_keep_a_leading_plus() {
+        assert_eq!(phone_number("+55 (11) 98765-4321").unwrap(), "+5511987654321");
+        assert_eq!(phone_number("(11) 98765-4321").unwrap(), "11987654321");
+        assert_eq!(phone_number("1234567890").unwrap(), "1234567890");
+        assert_eq!(phone_number("+123456789012345").unwrap(), "+123456789012345");
+    }
+
+    #[test]
+    fn phone_numbers_with_too_few_or_too_many_digits_or_a_misplaced_plus_are_refused() {
+        for input in ["", "+", "123456789", "+123456789", "1234567890123456", "55+11987654321", "++5511987654321"] {
+            assert_eq!(refused_on(phone_number(input)), "phoneNumber", "{input:?}");
+        }
+        for input in ["11 98765.4321", "11987654321 ext 2", "١١٩٨٧٦٥٤٣٢١"] {
+            assert_eq!(refused_on(phone_number(input)), "phoneNumber", "{input:?}");
+        }
+    }
+
+    /// The textbook CPF formula, written differently from [`cpf_check_digit`] on purpose:
+    /// weights 10..2 (then 11..2), `(sum × 10) mod 11`, and 10 becomes 0.
+    fn oracle_accepts(digits: &[u32; 11]) -> bool {
+        let check = |count: usize| {
+            let sum: u32 = (0..count).map(|i| digits[i] * (count as u32 + 1 - i as u32)).sum();
+            (sum * 10) % 11 % 10
+        };
+        digits.iter().any(|&digit| digit != digits[0]) && check(9) == digits[9] && check(10) == digits[10]
+    }
+
+    fn with_check_digits(base: [u32; 9]) -> [u32; 11] {
+        let mut digits = [0; 11];
+        digits[..9].copy_from_slice(&base);
+        digits[9] = cpf_check_digit(&digits[..9]);
+        digits[10] = cpf_check_digit(&digits[..10]);
+        digits
+    }
+
+    fn text(digits: &[u32]) -> String {
+        digits.iter().map(|digit| char::from_digit(*digit, 10).unwrap()).collect()
+    }
+
+    fn base_digits() -> impl Strategy<Value = [u32; 9]> {
+        proptest::array::uniform9(0u32..10).prop_filter("not one repeated digit", |base| {
+            let digits = with_check_digits(*base);
+            digits.iter().any(|&digit| digit != digits[0])
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn generated_valid_cpfs_are_accepted_plain_and_punctuated(base in base_digits()) {
+            let plain = text(&with_check_digits(base));
+            let punctuated = format!("{}.{}.{}-{}", &plain[..3], &plain[3..6], &plain[6..9], &plain[9..]);
+            prop_assert_eq!(cpf(&plain).unwrap(), plain.clone());
+            prop_assert_eq!(cpf(&punctuated).unwrap(), plain);
+        }
+
+        #[test]
+        fn changing_a_check_digit_of_a_valid_cpf_is_refused(
+            base in base_digits(), position in 9usize..11, shift in 1u32..10,
+        ) {
+            let mut digits = with_check_digits(base);
+            digits[position] = (digits[position] + shift) % 10;
+            prop_assert!(cpf(&text(&digits)).is_err());
+        }
+
+        #[test]
+        fn a_single_changed_digit_is_accepted_only_when_the_textbook_formula_agrees(
+            base in base_digits(), position in 0usize..11, shift in 1u32..10,
+        ) {
+            let mut digits = with_check_digits(base);
+            digits[position] = (digits[position] + shift) % 10;
+            prop_assert_eq!(cpf(&text(&digits)).is_ok(), oracle_accepts(&digits));
+        }
+
+        #[test]
+        fn any_eleven_digits_are_judged_like_the_textbook_formula(digits in proptest::array::uniform11(0u32..10)) {
+            prop_assert_eq!(cpf(&text(&digits)).is_ok(), oracle_accepts(&digits));
+        }
+
+        #[test]
+        fn validators_never_panic_and_their_output_is_a_fixed_point(input in any::<String>()) {
+            for validate in [nick_name, full_name, cpf, email, phone_number] {
+                if let Ok(normalised) = validate(&input) {
+                    prop_assert_eq!(validate(&normalised).unwrap(), normalised);
+                }
+            }
+            let _ = password(field::PASSWORD, &input);
+        }
+
+        #[test]
+        fn validators_never_panic_on_input_made_of_their_own_alphabet(input in "[0-9A-Za-z .()+@_-]{0,40}") {
+            for validate in [nick_name, full_name, cpf, email, phone_number] {
+                if let Ok(normalised) = validate(&input) {
+                    prop_assert_eq!(validate(&normalised).unwrap(), normalised);
+                }
+            }
+        }
+
+        #[test]
+        fn generated_nick_names_are_accepted_as_given(nick in "[A-Za-z0-9_.-]{3,32}") {
+            prop_assert_eq!(nick_name(&nick).unwrap(), nick);
+        }
+
+        #[test]
+        fn generated_emails_are_accepted_in_lower_case(
+            local in "[A-Za-z0-9._%+-]{1,40}", domain in "[A-Za-z0-9-]{1,30}(\\.[A-Za-z]{2,10}){1,3}",
+        ) {
+            let input = format!("{local}@{domain}");
+            prop_assert_eq!(email(&input).unwrap(), input.to_lowercase());
+        }
+
+        #[test]
+        fn generated_phone_numbers_with_separators_keep_only_plus_and_digits(
+            plus in any::<bool>(),
+            digits in proptest::collection::vec((0u32..10, proptest::option::of("[ ()-]{1,2}")), 10..=15),
+        ) {
+            let mut input = String::from(if plus { "+" } else { "" });
+            let mut expected = input.clone();
+            for (digit, separator) in &digits {
+                let digit = char::from_digit(*digit, 10).unwrap();
+                input.push(digit);
+                expected.push(digit);
+                input.push_str(separator.as_deref().unwrap_or_default());
+            }
+            prop_assert_eq!(phone_number(&input).unwrap(), expected);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The project's test command: `scripts/test.sh [cargo test arguments...]`.
+#
+# 1. Makes sure PostgreSQL, Redis and RabbitMQ answer on 127.0.0.1 (found, started or installed:
+#    scripts/lib/services.sh).
+# 2. Isolates this run from any other on the machine: a random TEST_RUN_ID that the tests put in
+#    their database names and cache key prefixes, a RabbitMQ vhost and a Redis db of its own.
+# 3. Runs the workspace's tests, then the broker-restart test alone (it restarts RabbitMQ).
+# 4. Cleans up, also after a failure or Ctrl-C, and ends with the line `N passed, M failed`.
+#
+# TEST_CMD, when set, replaces the cargo commands of step 3: a way to check steps 1, 2 and 4 alone.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/gql-mq-target}
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
+
+# The Redis dbs a run may take. Db 0 is left to scripts/run-local.sh and holds the claims below.
+readonly REDIS_TEST_DBS=15 REDIS_CLAIM_SECONDS=10800
+
+# What cleanup() must undo; each is set once the thing exists.
+TEST_RUN_ID="" VHOST_CREATED="" REDIS_DB="" LOG_DIR=""
+
+cleanup() {
+  local status=$? name
+  trap - EXIT
+  set +e
+  if [[ -n $VHOST_CREATED ]]; then
+    # The broker-restart test may have left RabbitMQ still booting.
+    wait_for 60 rabbitmq_ready || say "warning: RabbitMQ is not ready"
+    rmqctl delete_vhost "$VHOST_CREATED" && say "deleted RabbitMQ vhost $VHOST_CREATED"
+    VHOST_CREATED=""
+  fi
+  if [[ -n $TEST_RUN_ID ]]; then
+    # Tests delete the vhosts and drop the databases they make (named with -<id>- and _<id>_);
+    # these are what a crashed test left.
+    while read -r name; do
+      rmqctl delete_vhost "$name" && say "deleted leftover vhost $name"
+    done < <(rmqctl list_vhosts name | grep -F -- "-$TEST_RUN_ID-")
+    while read -r name; do
+      psql_admin -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" && say "dropped leftover database $name"
+    done < <(psql_admin -c "SELECT datname FROM pg_database WHERE strpos(datname, '_${TEST_RUN_ID}_') > 0")
+    TEST_RUN_ID=""
+  fi
+  if [[ -n $REDIS_DB ]]; then
+    redis -n "$REDIS_DB" FLUSHDB >/dev/null && redis -n 0 DEL "gqlmq-test:redis-db:$REDIS_DB" >/dev/null &&
+      say "flushed Redis db $REDIS_DB"
+    REDIS_DB=""
+  fi
+  [[ -n $LOG_DIR ]] && rm -rf "$LOG_DIR"
+  LOG_DIR=""
+  return "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Takes a Redis db that no other run holds: a claim in db 0 (SET NX, expiring in case a run dies
+# without its cleanup) marks it, so runs started within moments of each other get different ones.
+claim_redis_db() {
+  local first=$((RANDOM % REDIS_TEST_DBS)) i db
+  for ((i = 0; i < REDIS_TEST_DBS; i++)); do
+    db=$(((first + i) % REDIS_TEST_DBS + 1))
+    if [[ $(redis -n 0 SET "gqlmq-test:redis-db:$db" "$TEST_RUN_ID" NX EX "$REDIS_CLAIM_SECONDS") == OK ]]; then
+      echo "$db"
+      return
+    fi
+  done
+  say "warning: every Redis db 1..$REDIS_TEST_DBS is held by another run; sharing db $((first + 1))"
+  echo $((first + 1))
+}
+
+# run_step COMMAND...: runs one step with its output also kept for the closing count.
+run_step() {
+  say "running: $*"
+  "$@" | tee -a "$LOG_DIR/output"
+}
+
+# Sums the `test result: ok. N passed; M failed; ...` lines of every step.
+summary() {
+  { grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$LOG_DIR/output" || true; } |
+    awk '{ passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }'
+}
+
+ensure_services
+
+TEST_RUN_ID=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
+vhost=gqlmq-test-$TEST_RUN_ID
+rmqctl add_vhost "$vhost"
+VHOST_CREATED=$vhost
+rmqctl set_permissions -p "$vhost" guest ".*" ".*" ".*"
+# The db is the run's own; the cache's keys also carry TEST_RUN_ID as their prefix, so even runs
+# that had to share a db never read each other's entries.
+REDIS_DB=$(claim_redis_db)
+redis -n "$REDIS_DB" FLUSHDB >/dev/null
+
+export TEST_RUN_ID
+export TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/$vhost
+# With a database in its path: tests swap it for their own databases' names.
+export TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres
+export TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/$REDIS_DB
+say "run $TEST_RUN_ID: vhost $vhost, Redis db $REDIS_DB, databases *_${TEST_RUN_ID}_*, vhosts *-${TEST_RUN_ID}-*"
+
+LOG_DIR=$(mktemp -d)
+status=0
+if [[ -n ${TEST_CMD:-} ]]; then
+  run_step bash -c "$TEST_CMD" || status=1
+else
+  run_step cargo test --workspace --all-targets "$@" || status=1
+  # Its tests are #[ignore]d so that the step above skips them: restarting the broker would break
+  # the tests running beside them. --ignored runs those alone, without repeating the others.
+  if (($#)); then
+    say "skipping the broker-restart test: arguments were given, so only the selected tests run"
+  elif [[ ! -f crates/gateway/tests/broker_restart.rs ]]; then
+    say "skipping the broker-restart test: crates/gateway/tests/broker_restart.rs does not exist yet"
+  else
+    run_step cargo test -p gateway --test broker_restart -- --ignored || status=1
+  fi
+fi
+
+counts=$(summary)
+cleanup
+echo "$counts"
+exit "$status"
