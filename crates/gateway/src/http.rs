@@ -111,6 +111,10 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             );
         }
     };
+    // `query` is the one member a GraphQL request cannot do without.
+    if batch.iter().any(|request| request.query.trim().is_empty()) {
+        return request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "a GraphQL request needs a `query`");
+    }
     match batch {
         BatchRequest::Single(request) => {
             let (response, request_failed) = execute(&state, request).await;

@@ -1,1 +1,88 @@
+//! The orders service: answers the `orders.rpc` queue from its own database, and deletes the
+//! orders of users that the users service announces deleted.
+//!
+//! - [`validation`]: the contract's rules for order input (`itemDescription`, `itemQuantity`,
+//!   `itemPrice`), as pure functions that answer `BAD_USER_INPUT` with the field at fault.
+//! - [`handlers`]: one plain async function per method of `rpc::orders`, `(request, Context)
+//!   → RpcResult`; [`router`] wires them to their method names.
+//! - [`cascade`]: the `user.deleted` consumer (a tombstone, then the user's orders go).
+//! - [`migration`]: the service's schema, applied at start-up by [`open_database`].
+//!
+//! [`run`] ties them to a [`rpc::Broker`]; `main.rs` only reads the configuration. Handlers
+//! never see the broker, so tests call them directly with an in-process hub.
 
+pub mod cascade;
+pub mod handlers;
+pub mod migration;
+pub mod validation;
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use futures_util::FutureExt;
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+/// The durable queue the orders service reads `user.deleted` from: events wait there while no
+/// orders worker runs.
+pub const USER_DELETED_QUEUE: &str = "orders.user-deleted";
+
+/// What every handler gets: the service's database, where its events go, and a client to ask
+/// the users service whether a user exists.
+#[derive(Clone)]
+pub struct Context {
+    pub db: DatabaseConnection,
+    pub events: Arc<dyn rpc::EventPublisher>,
+    pub users: rpc::RpcClient,
+}
+
+/// Every method of `rpc::orders`, answered by its handler.
+pub fn router(ctx: Context) -> rpc::Router<Context> {
+    rpc::Router::new(ctx)
+        .route(handlers::create_order)
+        .route(handlers::get_orders)
+        .route(handlers::list_orders)
+        .route(handlers::orders_of_users)
+        .route(handlers::update_order)
+        .route(handlers::delete_order)
+}
+
+/// Connects to the orders database (PostgreSQL or SQLite) and applies pending migrations.
+pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = entities::db::connect(url)
+        .await
+        .with_context(|| format!("cannot connect to the orders database at {}", rpc::process::redact_url(url)))?;
+    entities::db::migrate::<migration::Migrator>(&db, migration::LOCK_KEY)
+        .await
+        .context("cannot migrate the orders database")?;
+    Ok(db)
+}
+
+/// Serves `orders.rpc` and consumes `user.deleted` until `shutdown`, then finishes the
+/// messages it holds. Fails when the serve loop fails; the subscription then stops too.
+pub async fn run(
+    broker: &rpc::Broker,
+    db: DatabaseConnection,
+    prefetch: u16,
+    rpc_timeout: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let ctx =
+        Context { db, events: broker.publisher("orders-worker"), users: broker.client("orders-worker", rpc_timeout) };
+    // A child token, so a failing serve loop stops our subscription without cancelling the
+    // caller's token (the embedded gateway shares it with everything else it runs).
+    let stop = shutdown.child_token();
+    let cascade_ctx = ctx.clone();
+    let handler: rpc::EventHandler = Arc::new(move |envelope: rpc::Envelope| {
+        let ctx = cascade_ctx.clone();
+        async move { cascade::on_user_deleted(&ctx, envelope.event.id).await }.boxed()
+    });
+    let serve = async {
+        let served = broker.serve(rpc::Service::Orders, router(ctx), prefetch, stop.clone()).await;
+        stop.cancel();
+        served
+    };
+    let subscribe = broker.subscribe(Some(USER_DELETED_QUEUE), &[rpc::events::USER_DELETED], handler, stop.clone());
+    let (served, ()) = tokio::join!(serve, subscribe);
+    served
+}

@@ -40,7 +40,7 @@ pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
         }
         let code = if parse_failed {
             "GRAPHQL_PARSE_FAILED"
-        } else if is_bad_value(&error.message) {
+        } else if is_bad_value(&error.message) || error.message.starts_with("Failed to parse") {
             ErrorCode::BadUserInput.as_str()
         } else if error.path.is_empty() {
             "GRAPHQL_VALIDATION_FAILED"
@@ -48,7 +48,8 @@ pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
             ErrorCode::InternalServerError.as_str()
         };
         extensions.set("code", code);
-        if code == ErrorCode::BadUserInput.as_str() {
+        // "Failed to parse \"UUID\"" names a type, not a field: no field then.
+        if is_bad_value(&error.message) {
             if let Some(field) = quoted_name(&error.message) {
                 extensions.set("field", field);
             }

@@ -3,16 +3,19 @@
 //! async-graphql's DataLoader collects keys, then runs the batch in a task it hands to a
 //! spawner after a delay (1 ms by default). A request would sit out that timer on every level
 //! of the query. Instead, the delay is zero and the spawner is [`RequestScope`]: it queues the
-//! batch and runs it inside the request's own future, right after the resolvers of the current
-//! poll have all queued their keys. So a batch holds every key of its level, deterministically,
-//! and costs no more than its RPC.
+//! batch and runs it inside the request's own future as soon as the request is blocked, that is
+//! when every resolver of the current level has queued its keys. So a batch holds every key of
+//! its level, deterministically, and costs no more than its RPC.
 
 use std::{
     collections::HashMap,
     future::Future,
     pin::pin,
-    sync::{Arc, Mutex},
-    task::{Poll, Waker},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -24,6 +27,22 @@ use rpc::{
     users::{GetUsers, User},
 };
 use uuid::Uuid;
+
+/// Passes of one poll before the scope yields to the runtime.
+const MAX_PASSES: usize = 10_000;
+
+/// Records whether the request woke itself while being polled, and passes the wake on.
+struct WakeFlag {
+    woken: AtomicBool,
+    parent: Waker,
+}
+
+impl futures_util::task::ArcWake for WakeFlag {
+    fn wake_by_ref(flag: &Arc<Self>) {
+        flag.woken.store(true, Ordering::Release);
+        flag.parent.wake_by_ref();
+    }
+}
 
 #[derive(Default)]
 struct Spawned {
@@ -48,22 +67,31 @@ impl RequestScope {
         }
     }
 
-    /// Drives `request` and every batch it queues until the request is done. The request is
-    /// polled first, so the batches it queued in that poll run with all their keys.
+    /// Drives `request` and every batch it queues until the request is done.
+    ///
+    /// A batch runs only once the request is blocked: polled without waking itself. The
+    /// resolvers of a list sit in `FuturesUnordered`s, which poll a few children per pass and
+    /// wake themselves to continue; so "blocked" means every resolver of the current level
+    /// has queued its keys, and the batch holds them all.
     pub async fn run<F: Future>(&self, request: F) -> F::Output {
         let mut request = pin!(request);
         let mut batches = FuturesUnordered::new();
         std::future::poll_fn(|cx| {
-            loop {
-                if let Poll::Ready(output) = request.as_mut().poll(cx) {
+            for _ in 0..MAX_PASSES {
+                let flag = Arc::new(WakeFlag { woken: AtomicBool::new(false), parent: cx.waker().clone() });
+                let waker = futures_util::task::waker(flag.clone());
+                if let Poll::Ready(output) = request.as_mut().poll(&mut Context::from_waker(&waker)) {
                     return Poll::Ready(output);
+                }
+                if flag.woken.load(Ordering::Acquire) {
+                    continue; // the request has more to do before it blocks
                 }
                 if let Ok(mut spawned) = self.spawned.lock() {
                     batches.extend(spawned.tasks.drain(..));
                     spawned.waker = Some(cx.waker().clone());
                 }
                 // Run batches until none can make progress; a finished batch answers
-                // resolvers, which wake `request` through the same waker.
+                // resolvers, which wake the request.
                 let mut progressed = false;
                 while let Poll::Ready(Some(())) = batches.poll_next_unpin(cx) {
                     progressed = true;
@@ -73,6 +101,9 @@ impl RequestScope {
                     return Poll::Pending;
                 }
             }
+            // Let other tasks run; come back right away.
+            cx.waker().wake_by_ref();
+            Poll::Pending
         })
         .await
     }

@@ -1,0 +1,290 @@
+//! `spawn_app()`: the whole API on port 0 with stores of its own, over one of two back ends:
+//! embedded (in-process transport, SQLite in a temp folder) or distributed (a RabbitMQ vhost
+//! and two PostgreSQL databases of its own, with both workers' real code running).
+
+use std::{sync::atomic::AtomicUsize, time::Duration};
+
+use gateway::{Application, Config};
+use rpc::Broker;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    RabbitMq,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<()>>,
+    pub stack: Option<Stack>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// What the distributed back end runs beside the gateway.
+pub struct Stack {
+    pub vhost: Vhost,
+    pub users_db: TestDatabase,
+    pub orders_db: TestDatabase,
+    pub users_worker: Option<Worker>,
+    pub orders_worker: Option<Worker>,
+}
+
+pub struct Worker {
+    shutdown: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Worker {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.handle.await.expect("worker task panicked");
+    }
+}
+
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn run_id() -> String {
+    std::env::var("TEST_RUN_ID").unwrap_or_else(|_| "local".into())
+}
+
+fn unique(prefix: &str) -> String {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}_{}_{n}_{}", run_id(), &Uuid::now_v7().simple().to_string()[20..])
+}
+
+/// A RabbitMQ vhost of one test.
+pub struct Vhost {
+    name: String,
+    pub url: String,
+}
+
+impl Vhost {
+    async fn new() -> Self {
+        let base = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+        let name = unique("e2e").replace('_', "-");
+        rabbitmqctl(&["add_vhost", &name]).await;
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await;
+        let root = &base[..base.rfind('/').expect("an AMQP URL has a path")];
+        Self { url: format!("{root}/{name}"), name }
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl").args(["delete_vhost", &self.name]).output();
+    }
+}
+
+async fn rabbitmqctl(args: &[&str]) {
+    let output = tokio::process::Command::new("rabbitmqctl").args(args).output().await.expect("rabbitmqctl runs");
+    assert!(output.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A PostgreSQL database of one test, dropped after it.
+pub struct TestDatabase {
+    name: String,
+    pub url: String,
+}
+
+fn postgres_base() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDatabase {
+    async fn new(service: &str) -> Self {
+        use sea_orm::ConnectionTrait;
+        let name = unique(&format!("e2e_{service}"));
+        let base = postgres_base();
+        let admin = sea_orm::Database::connect(&base).await.expect("PostgreSQL is reachable");
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
+        admin.close().await.ok();
+        let root = &base[..base.rfind('/').expect("a PostgreSQL URL has a path")];
+        Self { url: format!("{root}/{name}"), name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([&postgres_base(), "-qc", &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)])
+            .output();
+    }
+}
+
+pub async fn start_users_worker(url: &str, database_url: &str) -> Worker {
+    let db = users_worker::open_database(database_url).await.expect("users database opens");
+    let broker = Broker::from_url(Some(url.to_owned()));
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let handle = tokio::spawn(async move { users_worker::run(&broker, db, 32, token).await.expect("users worker") });
+    Worker { shutdown, handle }
+}
+
+pub async fn start_orders_worker(url: &str, database_url: &str, timeout: Duration) -> Worker {
+    let db = orders_worker::open_database(database_url).await.expect("orders database opens");
+    let broker = Broker::from_url(Some(url.to_owned()));
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let handle =
+        tokio::spawn(async move { orders_worker::run(&broker, db, 32, timeout, token).await.expect("orders worker") });
+    Worker { shutdown, handle }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::embedded(data_dir.path().to_owned());
+    configure(&mut config);
+    let stack = match backend {
+        Backend::Embedded => None,
+        Backend::RabbitMq => {
+            let vhost = Vhost::new().await;
+            let (users_db, orders_db) = (TestDatabase::new("users").await, TestDatabase::new("orders").await);
+            let users_worker = start_users_worker(&vhost.url, &users_db.url).await;
+            let orders_worker = start_orders_worker(&vhost.url, &orders_db.url, config.rpc_timeout()).await;
+            config.amqp_url = Some(vhost.url.clone());
+            Some(Stack {
+                vhost,
+                users_db,
+                orders_db,
+                users_worker: Some(users_worker),
+                orders_worker: Some(orders_worker),
+            })
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let app = Application::build(config, shutdown.clone()).await.expect("the gateway builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(async move { app.run_until_stopped().await.expect("the gateway runs") });
+    let test_app =
+        TestApp { address, http: reqwest::Client::new(), shutdown, server: Some(server), stack, _data_dir: data_dir };
+    test_app.wait_until_ready().await;
+    test_app
+}
+
+impl TestApp {
+    /// Polls `/readyz` until it answers 200 (the broker is connected and the workers answer).
+    pub async fn wait_until_ready(&self) {
+        for _ in 0..400 {
+            let response = self.http.get(format!("{}/readyz", self.address)).send().await;
+            if response.is_ok_and(|response| response.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the app never became ready");
+    }
+
+    /// POSTs a GraphQL request and returns the JSON body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("a JSON body")
+    }
+
+    /// The value of one sample of `/metrics`, e.g. `gateway_rpc_requests_total{method="users.get",service="users"}`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.http.get(format!("{}/metrics", self.address)).send().await.unwrap().text().await.unwrap();
+        text.lines().find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
+    }
+
+    pub async fn rpc_count(&self, service: &str, method: &str) -> f64 {
+        self.metric(&format!("gateway_rpc_requests_total{{method=\"{method}\",service=\"{service}\"}}")).await
+    }
+
+    pub fn stack(&mut self) -> &mut Stack {
+        self.stack.as_mut().expect("a distributed back end")
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.expect("the gateway stopped cleanly");
+        }
+        if let Some(stack) = self.stack.as_mut() {
+            for worker in [stack.users_worker.take(), stack.orders_worker.take()].into_iter().flatten() {
+                worker.stop().await;
+            }
+        }
+    }
+}
+
+/// A valid CPF, different for each `n`.
+pub fn cpf(n: u64) -> String {
+    let base = format!("{:09}", 100_000_000 + (n * 7_919) % 899_999_999);
+    let digits: Vec<u32> = base.chars().map(|c| c.to_digit(10).unwrap()).collect();
+    let check = |digits: &[u32]| {
+        let len = digits.len() as u32 + 1;
+        let sum: u32 = digits.iter().enumerate().map(|(i, d)| d * (len - i as u32)).sum();
+        let rest = (sum * 10) % 11;
+        if rest == 10 { 0 } else { rest }
+    };
+    let first = check(&digits);
+    let mut with_first = digits.clone();
+    with_first.push(first);
+    let second = check(&with_first);
+    format!("{base}{first}{second}")
+}
+
+static NEXT_USER: AtomicUsize = AtomicUsize::new(1);
+
+/// Input for a new valid user, unique within the run.
+pub fn new_user_input() -> Value {
+    let n = NEXT_USER.fetch_add(1, std::sync::atomic::Ordering::SeqCst) as u64 + std::process::id() as u64 * 1000;
+    json!({
+        "nickName": format!("user_{n}"),
+        "fullName": format!("User Number {n}"),
+        "password": "correct horse battery",
+        "cpf": cpf(n),
+        "email": format!("User{n}@Example.com"),
+        "phoneNumber": format!("+55 (11) 9{:04}-{:04}", n % 10_000, (n * 7) % 10_000),
+    })
+}
+
+pub const USER_FIELDS: &str = "id nickName fullName cpf email phoneNumber createdAt updatedAt";
+
+pub async fn create_user(app: &TestApp) -> Value {
+    let body = app
+        .graphql(
+            &format!("mutation($input: CreateUserInput!) {{ createUser(input: $input) {{ {USER_FIELDS} }} }}"),
+            json!({ "input": new_user_input() }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["createUser"].clone()
+}
+
+pub const ORDER_FIELDS: &str = "id userId itemDescription itemQuantity itemPrice totalValue createdAt updatedAt";
+
+pub async fn create_order(app: &TestApp, user_id: &str, quantity: i64, price: &str) -> Value {
+    let body = app
+        .graphql(
+            &format!("mutation($input: CreateOrderInput!) {{ createOrder(input: $input) {{ {ORDER_FIELDS} }} }}"),
+            json!({ "input": { "userId": user_id, "itemDescription": "A thing", "itemQuantity": quantity, "itemPrice": price } }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"]["createOrder"].clone()
+}
+
+/// The `extensions.code` and `extensions.field` of the first error.
+pub fn error_of(body: &Value) -> (String, Option<String>) {
+    let error = &body["errors"][0];
+    let code = error["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no code in {body}")).to_owned();
+    (code, error["extensions"]["field"].as_str().map(str::to_owned))
+}

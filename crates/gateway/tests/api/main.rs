@@ -1,0 +1,66 @@
+//! The end-to-end suite: the same scenarios over two back ends, embedded (in-process
+//! transport, SQLite) and distributed (RabbitMQ, PostgreSQL, both workers' real code).
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod http;
+mod orders;
+mod outages;
+mod schema;
+mod users;
+
+/// Runs each scenario `path::name(app)` once per back end, as `embedded::name` and `rabbitmq::name`.
+macro_rules! scenarios {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app(crate::helpers::Backend::Embedded).await;
+                    crate::$module::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+        mod rabbitmq {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app(crate::helpers::Backend::RabbitMq).await;
+                    crate::$module::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios! {
+    users::a_created_user_comes_back_normalised_and_without_a_password,
+    users::every_invalid_user_field_is_refused_with_its_field_and_nothing_is_created,
+    users::taken_nick_names_cpfs_and_emails_conflict,
+    users::users_are_found_by_id_and_by_nick_name_ignoring_case,
+    users::users_are_listed_oldest_first_in_pages,
+    users::page_arguments_out_of_bounds_are_refused,
+    users::an_update_changes_only_the_given_fields,
+    users::updates_of_missing_users_invalid_values_and_taken_values_are_refused,
+    users::a_password_changes_only_with_the_current_one,
+    users::a_deleted_user_is_gone,
+    orders::an_order_totals_exactly,
+    orders::money_stays_exact_at_the_bounds,
+    orders::every_invalid_order_field_is_refused_and_nothing_is_created,
+    orders::an_order_for_a_missing_user_is_refused_on_user_id,
+    orders::orders_are_listed_filtered_and_paged,
+    orders::an_order_update_recomputes_the_total,
+    orders::a_deleted_order_is_gone,
+    orders::a_hundred_orders_with_their_users_cost_one_rpc_each,
+    orders::users_with_their_orders_cost_one_orders_rpc,
+    orders::deleting_a_user_deletes_their_orders_within_two_seconds,
+    http::responses_follow_the_accept_header,
+    http::a_body_that_is_not_json_is_a_bad_request,
+    http::a_mutation_over_get_is_not_allowed,
+    http::graphiql_is_served_to_browsers,
+    http::health_readiness_and_metrics_answer,
+    http::a_malformed_uuid_is_bad_user_input,
+    http::no_output_type_has_a_password_field,
+}

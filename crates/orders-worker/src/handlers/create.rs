@@ -1,0 +1,92 @@
+//! `orders.create`: validates, checks the user exists, inserts; safe to deliver twice.
+
+use entities::orders::{deleted_user, order};
+use rpc::{
+    Envelope, RpcError, RpcResult,
+    events::ORDER_CREATED,
+    orders::{CreateOrder, Order},
+    users::GetUsers,
+};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
+use uuid::Uuid;
+
+use super::{OrInternal, begin_write, lock_user, now, to_wire};
+use crate::{Context, validation};
+
+pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
+    let item_description = validation::item_description(&req.item_description)?;
+    let item_quantity = validation::item_quantity(req.item_quantity)?;
+    let item_price_cents = validation::item_price(&req.item_price)?;
+    let total_value_cents = validation::total_cents(item_quantity, item_price_cents)?;
+
+    // A redelivered request finds the row its first delivery made; its event went out then.
+    if let Some(existing) = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")? {
+        return Ok(to_wire(existing));
+    }
+    // Cheap refusals first; the tombstone is checked again under the lock below.
+    if is_tombstoned(&ctx.db, req.user_id).await? {
+        return Err(no_such_user());
+    }
+    // Errors of the users service (SERVICE_UNAVAILABLE above all) reach the caller unchanged:
+    // without an answer we cannot know the user exists, so nothing is written.
+    let users = ctx.users.call(&GetUsers { ids: vec![req.user_id] }).await?;
+    if !users.iter().any(|user| user.id == req.user_id) {
+        return Err(no_such_user());
+    }
+
+    let created_at = now();
+    let row = order::Model {
+        id: req.id,
+        user_id: req.user_id,
+        item_description,
+        item_quantity,
+        item_price_cents,
+        total_value_cents,
+        created_at,
+        updated_at: created_at,
+    };
+    let txn = begin_write(&ctx.db).await.or_internal("beginning an order insert")?;
+    lock_user(&txn, req.user_id).await.or_internal("locking a user's orders")?;
+    // The user may have been deleted while we asked the users service.
+    if is_tombstoned(&txn, req.user_id).await? {
+        txn.rollback().await.or_internal("abandoning an order insert")?;
+        return Err(no_such_user());
+    }
+    let active = order::ActiveModel {
+        id: Set(row.id),
+        user_id: Set(row.user_id),
+        item_description: Set(row.item_description.clone()),
+        item_quantity: Set(row.item_quantity),
+        item_price_cents: Set(row.item_price_cents),
+        total_value_cents: Set(row.total_value_cents),
+        created_at: Set(row.created_at),
+        updated_at: Set(row.updated_at),
+    };
+    let inserted = order::Entity::insert(active)
+        .on_conflict_do_nothing()
+        .exec_without_returning(&txn)
+        .await
+        .or_internal("inserting an order")?;
+    txn.commit().await.or_internal("committing an order insert")?;
+
+    if matches!(inserted, TryInsertResult::Inserted(1)) {
+        ctx.events.publish(Envelope::new(ORDER_CREATED, row.id, Some(row.user_id))).await;
+        return Ok(to_wire(row));
+    }
+    // A concurrent delivery of the same request inserted first: answer its row, which it
+    // announces itself.
+    let existing = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")?;
+    existing.map(to_wire).ok_or_else(|| {
+        tracing::error!(order_id = %req.id, "an order insert conflicted but no row has its id");
+        RpcError::internal()
+    })
+}
+
+fn no_such_user() -> RpcError {
+    RpcError::invalid("userId", "no user with this id")
+}
+
+async fn is_tombstoned(db: &impl ConnectionTrait, user_id: Uuid) -> RpcResult<bool> {
+    let tombstone = deleted_user::Entity::find_by_id(user_id).one(db).await.or_internal("finding a user tombstone")?;
+    Ok(tombstone.is_some())
+}

@@ -1,0 +1,28 @@
+//! `orders.get`: the orders that exist among the given ids.
+
+use entities::orders::order;
+use rpc::{
+    RpcResult,
+    orders::{GetOrders, Order},
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use super::{OrInternal, to_wire};
+use crate::{Context, validation};
+
+pub async fn get_orders(req: GetOrders, ctx: Context) -> RpcResult<Vec<Order>> {
+    validation::batch_size("ids", req.ids.len())?;
+    let mut ids = req.ids;
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = order::Entity::find()
+        .filter(order::Column::Id.is_in(ids))
+        .order_by_asc(order::Column::Id)
+        .all(&ctx.db)
+        .await
+        .or_internal("getting orders by id")?;
+    Ok(rows.into_iter().map(to_wire).collect())
+}

@@ -1,0 +1,113 @@
+//! One file per method of `rpc::orders`; each handler is a plain async function of
+//! `(request, Context)`, so tests call it without a broker.
+//!
+//! What they share lives here: converting rows to wire types, turning database errors into
+//! `INTERNAL_SERVER_ERROR` (after logging them), the clock, and how writes and multi-query reads
+//! open their transactions.
+
+mod create;
+mod delete;
+mod get;
+mod list;
+mod of_users;
+mod update;
+
+pub use create::create_order;
+pub use delete::delete_order;
+pub use get::get_orders;
+pub use list::list_orders;
+pub use of_users::orders_of_users;
+pub use update::update_order;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use entities::orders::order;
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+};
+use uuid::Uuid;
+
+use rpc::{RpcError, money::format_cents};
+
+/// A row as the service shows it: cents become two-place decimal strings.
+pub(crate) fn to_wire(row: order::Model) -> rpc::orders::Order {
+    rpc::orders::Order {
+        id: row.id,
+        user_id: row.user_id,
+        item_description: row.item_description,
+        item_quantity: row.item_quantity,
+        item_price: format_cents(row.item_price_cents),
+        total_value: format_cents(row.total_value_cents),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// Now, truncated to microseconds: PostgreSQL keeps no more, so a row reads back equal to
+/// what was written, on either backend.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Logs a database error with what we were doing, and answers the client nothing more than
+/// INTERNAL_SERVER_ERROR: SQL and connection details stay in the log.
+pub(crate) trait OrInternal<T> {
+    fn or_internal(self, doing: &'static str) -> Result<T, RpcError>;
+}
+
+impl<T> OrInternal<T> for Result<T, DbErr> {
+    fn or_internal(self, doing: &'static str) -> Result<T, RpcError> {
+        self.map_err(|error| {
+            tracing::error!(%error, doing, "database error");
+            RpcError::internal()
+        })
+    }
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+/// SQLITE_BUSY when another writer got in between, while an immediate one waits its turn.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Begins a read-only transaction whose queries all see one snapshot, so a page's items,
+/// `has_previous` and `total_count` agree with each other.
+pub(crate) async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        // SQLite in WAL mode: a transaction reads one snapshot from its first read on.
+        _ => db.begin().await,
+    }
+}
+
+/// The advisory-lock class of "orders of one user" (`pg_advisory_xact_lock(class, key)`):
+/// "ords" in ASCII. The two-int key space does not overlap the migrations' bigint one.
+const USER_LOCK_CLASS: i32 = 0x6f72_6473;
+
+/// Serialises, per user, a create (which checks the user's tombstone, then inserts) with the
+/// `user.deleted` cascade (which writes the tombstone, then deletes the user's orders).
+/// Without it, on PostgreSQL a create could check before the cascade commits and insert after
+/// the cascade deleted, leaving an order of a deleted user. SQLite needs nothing more: an
+/// immediate transaction already holds the only write lock.
+pub(crate) async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<(), DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    // The low bytes of a UUIDv7 are random; two users sharing a key only wait for each other.
+    let bytes = user_id.as_bytes();
+    let key = i32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        [USER_LOCK_CLASS.into(), key.into()],
+    ))
+    .await
+    .map(|_| ())
+}

@@ -1,0 +1,52 @@
+//! `orders.update`: changes the given fields and recomputes the total.
+
+use entities::orders::order;
+use rpc::{
+    Envelope, RpcError, RpcResult,
+    events::ORDER_UPDATED,
+    orders::{Order, UpdateOrder},
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QuerySelect};
+
+use super::{OrInternal, begin_write, now, to_wire};
+use crate::{Context, validation};
+
+pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
+    let description = req.item_description.as_deref().map(validation::item_description).transpose()?;
+    let quantity = req.item_quantity.map(validation::item_quantity).transpose()?;
+    let price_cents = req.item_price.as_deref().map(validation::item_price).transpose()?;
+
+    let txn = begin_write(&ctx.db).await.or_internal("beginning an order update")?;
+    // FOR UPDATE on PostgreSQL: two updates of different fields must not undo each other.
+    let current = order::Entity::find_by_id(req.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await
+        .or_internal("finding an order to update")?
+        .ok_or_else(|| RpcError::not_found("no order with this id"))?;
+
+    let description = description.unwrap_or_else(|| current.item_description.clone());
+    let quantity = quantity.unwrap_or(current.item_quantity);
+    let price_cents = price_cents.unwrap_or(current.item_price_cents);
+    let total_cents = validation::total_cents(quantity, price_cents)?;
+    if description == current.item_description
+        && quantity == current.item_quantity
+        && price_cents == current.item_price_cents
+    {
+        // Nothing changes: no write, no new updated_at, no event.
+        txn.rollback().await.or_internal("abandoning an order update")?;
+        return Ok(to_wire(current));
+    }
+
+    let user_id = current.user_id;
+    let mut active = current.into_active_model();
+    active.item_description = Set(description);
+    active.item_quantity = Set(quantity);
+    active.item_price_cents = Set(price_cents);
+    active.total_value_cents = Set(total_cents);
+    active.updated_at = Set(now());
+    let updated = active.update(&txn).await.or_internal("updating an order")?;
+    txn.commit().await.or_internal("committing an order update")?;
+    ctx.events.publish(Envelope::new(ORDER_UPDATED, req.id, Some(user_id))).await;
+    Ok(to_wire(updated))
+}

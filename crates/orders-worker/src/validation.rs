@@ -1,0 +1,223 @@
+//! The contract's rules for order input (`API.md`, "Rules"). Each check answers the value to
+//! store, or `BAD_USER_INPUT` naming the input field's GraphQL name.
+
+use rpc::{RpcError, RpcResult, money};
+
+/// itemDescription: at most this many characters (Unicode scalar values) after trimming.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+/// itemQuantity: 1..=this.
+pub const MAX_QUANTITY: i64 = 1_000_000;
+/// Lookups by id (`GetOrders.ids`, `OrdersOfUsers.keys`) take at most this many at once, so
+/// one request cannot make an unbounded `IN (...)`.
+pub const MAX_BATCH: usize = 1000;
+/// `first` of a page: the contract's 0..=100. Callers check it too; the service does not trust
+/// them with the size of its queries.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Trims the description and checks its length; answers the trimmed text, which is stored.
+pub fn item_description(text: &str) -> RpcResult<String> {
+    let trimmed = text.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(RpcError::invalid("itemDescription", "must not be empty"));
+    }
+    if chars > MAX_DESCRIPTION_CHARS {
+        return Err(RpcError::invalid(
+            "itemDescription",
+            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// Checks the quantity; the answer fits the `INTEGER` column.
+pub fn item_quantity(quantity: i64) -> RpcResult<i32> {
+    if !(1..=MAX_QUANTITY).contains(&quantity) {
+        return Err(RpcError::invalid("itemQuantity", format!("must be between 1 and {MAX_QUANTITY}")));
+    }
+    i32::try_from(quantity).map_err(|_| RpcError::invalid("itemQuantity", "is out of range"))
+}
+
+/// Parses the price text into cents (`"19.9"` → 1990). See [`rpc::money::parse_price`].
+pub fn item_price(text: &str) -> RpcResult<i64> {
+    money::parse_price(text).map_err(|error| RpcError::invalid("itemPrice", error.to_string()))
+}
+
+/// `quantity × price`, exact. Within the rules it tops out at 10^17 cents, far below
+/// `i64::MAX`, so the check only guards against the rules changing.
+pub fn total_cents(quantity: i32, price_cents: i64) -> RpcResult<i64> {
+    i64::from(quantity)
+        .checked_mul(price_cents)
+        .ok_or_else(|| RpcError::invalid("itemQuantity", "the total is too large"))
+}
+
+/// Bounds the size of a batch (`ids`, `keys`).
+pub fn batch_size(field: &str, len: usize) -> RpcResult<()> {
+    if len > MAX_BATCH {
+        return Err(RpcError::invalid(field, format!("at most {MAX_BATCH} at once")));
+    }
+    Ok(())
+}
+
+/// Bounds a page size.
+pub fn page_size(first: u32) -> RpcResult<u64> {
+    if first > MAX_PAGE_SIZE {
+        return Err(RpcError::invalid("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
+    }
+    Ok(u64::from(first))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use rpc::{ErrorCode, money::format_cents};
+
+    use super::*;
+
+    fn field_of(error: RpcError) -> (ErrorCode, String) {
+        (error.code, error.field.unwrap_or_default())
+    }
+
+    #[test]
+    fn descriptions_are_stored_trimmed() {
+        assert_eq!(item_description("  a red chair \n").unwrap(), "a red chair");
+    }
+
+    #[test]
+    fn empty_or_blank_descriptions_are_refused() {
+        for text in ["", "   ", "\t\n"] {
+            let error = item_description(text).unwrap_err();
+            assert_eq!(field_of(error), (ErrorCode::BadUserInput, "itemDescription".to_owned()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn descriptions_are_measured_in_characters_not_bytes() {
+        assert!(item_description(&"é".repeat(500)).is_ok());
+        assert!(item_description(&format!("  {}  ", "a".repeat(500))).is_ok());
+        let error = item_description(&"é".repeat(501)).unwrap_err();
+        assert_eq!(field_of(error), (ErrorCode::BadUserInput, "itemDescription".to_owned()));
+    }
+
+    #[test]
+    fn quantities_from_one_to_a_million_are_accepted() {
+        assert_eq!(item_quantity(1).unwrap(), 1);
+        assert_eq!(item_quantity(1_000_000).unwrap(), 1_000_000);
+    }
+
+    #[test]
+    fn quantities_outside_one_to_a_million_are_refused() {
+        for quantity in [0, -1, 1_000_001, i64::from(i32::MAX) + 1, i64::MIN, i64::MAX] {
+            let error = item_quantity(quantity).unwrap_err();
+            assert_eq!(field_of(error), (ErrorCode::BadUserInput, "itemQuantity".to_owned()), "{quantity}");
+        }
+    }
+
+    #[test]
+    fn prices_are_parsed_into_cents() {
+        assert_eq!(item_price("0").unwrap(), 0);
+        assert_eq!(item_price("19.9").unwrap(), 1990);
+        assert_eq!(item_price("1000000000").unwrap(), 100_000_000_000);
+    }
+
+    #[test]
+    fn malformed_or_too_large_prices_are_refused_on_item_price() {
+        for text in ["1000000000.01", "1.234", "-1", "abc", "", "1e3", "19,90", " 1"] {
+            let error = item_price(text).unwrap_err();
+            assert_eq!(field_of(error), (ErrorCode::BadUserInput, "itemPrice".to_owned()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_largest_total_is_exact() {
+        let price = item_price("999999999.99").unwrap();
+        assert_eq!(format_cents(total_cents(1_000_000, price).unwrap()), "999999999990000.00");
+        assert_eq!(format_cents(total_cents(7, item_price("0.1").unwrap()).unwrap()), "0.70");
+    }
+
+    #[test]
+    fn a_total_that_overflows_is_refused_rather_than_wrapped() {
+        assert!(total_cents(i32::MAX, i64::MAX / 2).is_err());
+    }
+
+    #[test]
+    fn batches_above_a_thousand_are_refused() {
+        assert!(batch_size("ids", 1000).is_ok());
+        let error = batch_size("ids", 1001).unwrap_err();
+        assert_eq!(field_of(error), (ErrorCode::BadUserInput, "ids".to_owned()));
+    }
+
+    #[test]
+    fn pages_above_a_hundred_are_refused() {
+        assert_eq!(page_size(0).unwrap(), 0);
+        assert_eq!(page_size(100).unwrap(), 100);
+        assert_eq!(field_of(page_size(101).unwrap_err()), (ErrorCode::BadUserInput, "first".to_owned()));
+    }
+
+    /// A valid price as a client may write it: 0..=1e9 with 0, 1 or 2 decimal places, maybe
+    /// with leading zeros; along with its value in cents.
+    fn valid_price() -> impl Strategy<Value = (String, i64)> {
+        (0..=1_000_000_000_i64, 0..=2_usize, 0..100_i64, 0..3_usize).prop_map(|(whole, places, fraction, zeros)| {
+            // The maximum has no cents; any other whole part takes any fraction.
+            let fraction = if whole == 1_000_000_000 { 0 } else { fraction };
+            let padding = "0".repeat(zeros);
+            match places {
+                0 => (format!("{padding}{whole}"), whole * 100),
+                1 => {
+                    let tenth = fraction / 10;
+                    (format!("{padding}{whole}.{tenth}"), whole * 100 + tenth * 10)
+                }
+                _ => (format!("{padding}{whole}.{fraction:02}"), whole * 100 + fraction),
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn every_valid_price_is_accepted_and_shown_with_two_places((text, cents) in valid_price()) {
+            let parsed = item_price(&text).unwrap();
+            prop_assert_eq!(parsed, cents);
+            let shown = format_cents(parsed);
+            prop_assert_eq!(shown.split_once('.').map(|(_, places)| places.len()), Some(2));
+            prop_assert_eq!(&shown, &format!("{}.{:02}", cents / 100, cents % 100));
+            // The canonical form is itself valid and means the same amount.
+            prop_assert_eq!(item_price(&shown).unwrap(), cents);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            let _ = item_price(&text);
+        }
+
+        #[test]
+        fn number_like_text_never_panics_and_is_in_range_when_accepted(text in "[0-9.eE+-]{0,24}") {
+            if let Ok(cents) = item_price(&text) {
+                prop_assert!((0..=money::MAX_PRICE_CENTS).contains(&cents));
+            }
+        }
+
+        #[test]
+        fn three_or_more_decimal_places_are_refused(text in "[0-9]{1,10}\\.[0-9]{3,8}") {
+            prop_assert!(item_price(&text).is_err());
+        }
+
+        #[test]
+        fn signed_prices_are_refused(text in "[+-][0-9]{1,10}(\\.[0-9]{1,2})?") {
+            prop_assert!(item_price(&text).is_err());
+        }
+
+        #[test]
+        fn exponents_are_refused(text in "[0-9]{1,5}(\\.[0-9]{1,2})?[eE][+-]?[0-9]{1,3}") {
+            prop_assert!(item_price(&text).is_err());
+        }
+
+        #[test]
+        fn prices_above_a_billion_are_refused(cents in money::MAX_PRICE_CENTS + 1..=i64::MAX / 100) {
+            prop_assert!(item_price(&format_cents(cents)).is_err());
+        }
+    }
+}
