@@ -49,10 +49,8 @@ pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
         };
         extensions.set("code", code);
         // "Failed to parse \"UUID\"" names a type, not a field: no field then.
-        if is_bad_value(&error.message) {
-            if let Some(field) = quoted_name(&error.message) {
-                extensions.set("field", field);
-            }
+        if let Some(field) = quoted_name(&error.message).filter(|_| is_bad_value(&error.message)) {
+            extensions.set("field", field);
         }
     }
 }
