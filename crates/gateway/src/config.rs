@@ -33,6 +33,15 @@ pub struct Config {
     #[arg(long, env = "CACHE_TTL_SECONDS", default_value_t = 30)]
     pub cache_ttl_seconds: u64,
 
+    /// Prefix of every cache key in Redis; gateways sharing a cache share it. Its `v1` is the
+    /// key format's version.
+    #[arg(long, env = "CACHE_KEY_PREFIX", default_value = "gqlmq:v1")]
+    pub cache_key_prefix: String,
+
+    /// How long one cache operation may take before the cache is bypassed, in milliseconds.
+    #[arg(long, env = "CACHE_TIMEOUT_MS", default_value_t = 50)]
+    pub cache_timeout_ms: u64,
+
     /// How long the gateway waits for a service, in milliseconds.
     #[arg(long, env = "RPC_TIMEOUT_MS", default_value_t = 5000)]
     pub rpc_timeout_ms: u64,
@@ -66,6 +75,8 @@ impl Config {
             data_dir,
             redis_url: None,
             cache_ttl_seconds: 30,
+            cache_key_prefix: "gqlmq:v1".to_owned(),
+            cache_timeout_ms: 50,
             rpc_timeout_ms: 5000,
             rpc_prefetch: 32,
             command: None,

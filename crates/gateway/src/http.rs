@@ -7,7 +7,7 @@
 //! with `application/json` such failures answer 200 with `errors`, as legacy clients expect.
 //! A body that is not JSON at all answers 400 either way.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::{
     BatchRequest, BatchResponse, Request, Response, http::GraphiQLSource, parser::types::OperationType,
@@ -24,6 +24,7 @@ use rpc::{RpcClient, Service};
 use serde::Deserialize;
 
 use crate::{
+    cache::FieldCache,
     graphql::{
         AppSchema,
         error::add_request_error_codes,
@@ -39,6 +40,7 @@ const JSON: &str = "application/json";
 pub struct AppState {
     pub schema: AppSchema,
     pub rpc: RpcClient,
+    pub cache: Arc<FieldCache>,
     pub metrics: Metrics,
 }
 
@@ -200,7 +202,7 @@ fn is_mutation(request: &Request) -> bool {
 async fn execute(state: &AppState, request: Request) -> (Response, bool) {
     let parse_failed = async_graphql::parser::parse_query(&request.query).is_err();
     let scope = RequestScope::default();
-    let request = request.data(Loaders::new(&scope, &state.rpc));
+    let request = request.data(Loaders::new(&scope, &state.rpc, &state.cache));
     let mut response = scope.run(state.schema.execute(request)).await;
     // Field errors always have a path; errors of the request as a whole have none, and
     // leave no data.

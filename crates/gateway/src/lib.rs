@@ -5,8 +5,10 @@
 //! - [`startup`]: [`Application`] builds everything and runs until stopped.
 //! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics).
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
+//! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
 //! - [`metrics`]: Prometheus counters.
 
+pub mod cache;
 pub mod config;
 pub mod graphql;
 pub mod http;

@@ -6,11 +6,17 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use rpc::{Broker, RpcClient, Service};
+use futures_util::FutureExt;
+use rpc::{Broker, Envelope, RpcClient, Service, events};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    cache::{
+        FieldCache,
+        keys::Keys,
+        store::{MemoryStore, RedisStore, Store, generation_ttl},
+    },
     config::Config,
     graphql::{Gateway, build_schema},
     http::{AppState, router},
@@ -46,11 +52,16 @@ impl Application {
         if broker.is_embedded() {
             wait_until_services_answer(&rpc).await?;
         }
-        let schema = build_schema(Some(Gateway { rpc: rpc.clone() }));
+        let cache = Arc::new(build_cache(&config, &metrics)?);
+        services
+            .spawn(cache.clone().flush_invalidations(Duration::from_millis(250), services_shutdown.clone()).map(Ok));
+        services.spawn(invalidate_on_events(broker.clone(), cache.clone(), services_shutdown.clone()).map(Ok));
+        let schema = build_schema(Some(Gateway { rpc: rpc.clone(), cache: cache.clone() }));
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
-        let app = Self { listener, state: AppState { schema, rpc, metrics }, shutdown, services, services_shutdown };
+        let app =
+            Self { listener, state: AppState { schema, rpc, cache, metrics }, shutdown, services, services_shutdown };
         app.announce(&config);
         Ok(app)
     }
@@ -131,4 +142,37 @@ async fn wait_until_services_answer(rpc: &RpcClient) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     anyhow::bail!("the embedded services did not start")
+}
+
+fn build_cache(config: &Config, metrics: &Metrics) -> anyhow::Result<FieldCache> {
+    let ttl = Duration::from_secs(config.cache_ttl_seconds);
+    let timeout = Duration::from_millis(config.cache_timeout_ms);
+    let store: Arc<dyn Store> = match &config.redis_url {
+        Some(url) => Arc::new(RedisStore::new(url, timeout, generation_ttl(ttl)).context("invalid REDIS_URL")?),
+        None => Arc::new(MemoryStore::new(generation_ttl(ttl))),
+    };
+    Ok(FieldCache::new(Some(store), ttl, timeout, Keys::new(&config.cache_key_prefix), metrics.clone()))
+}
+
+/// Writes the services make on their own (the `user.deleted` cascade) reach this gateway's
+/// cache through their events: every gateway has a queue of its own for them.
+async fn invalidate_on_events(broker: Broker, cache: Arc<FieldCache>, shutdown: CancellationToken) {
+    let handler: rpc::EventHandler = Arc::new(move |envelope: Envelope| {
+        let cache = cache.clone();
+        async move {
+            let event = envelope.event;
+            if envelope.routing_key.starts_with("user.") {
+                cache.invalidate(cache.keys.user_written(event.id)).await;
+            } else if let Some(user_id) = event.user_id.filter(|_| envelope.routing_key.starts_with("order.")) {
+                cache.invalidate(cache.keys.order_written(event.id, user_id)).await;
+            }
+            Ok(())
+        }
+        .boxed()
+    });
+    let keys = [events::USER_CREATED, events::USER_UPDATED, events::USER_DELETED]
+        .into_iter()
+        .chain([events::ORDER_CREATED, events::ORDER_UPDATED, events::ORDER_DELETED])
+        .collect::<Vec<_>>();
+    broker.subscribe(None, &keys, handler, shutdown).await;
 }

@@ -28,6 +28,8 @@ use rpc::{
 };
 use uuid::Uuid;
 
+use crate::cache::FieldCache;
+
 /// Passes of one poll before the scope yields to the runtime.
 const MAX_PASSES: usize = 10_000;
 
@@ -114,7 +116,7 @@ impl RequestScope {
     }
 }
 
-/// The DataLoaders of one request. Never shared across requests.
+/// The DataLoaders of one request. Never shared across requests; the cache behind them is.
 pub struct Loaders {
     pub users: DataLoader<UserLoader>,
     pub orders: DataLoader<OrderLoader>,
@@ -122,50 +124,91 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(scope: &RequestScope, rpc: &RpcClient) -> Self {
+    pub fn new(scope: &RequestScope, rpc: &RpcClient, cache: &Arc<FieldCache>) -> Self {
+        let source = || Source { rpc: rpc.clone(), cache: cache.clone() };
         Self {
-            users: scope.loader(UserLoader(rpc.clone())),
-            orders: scope.loader(OrderLoader(rpc.clone())),
-            user_orders: scope.loader(UserOrdersLoader(rpc.clone())),
+            users: scope.loader(UserLoader(source())),
+            orders: scope.loader(OrderLoader(source())),
+            user_orders: scope.loader(UserOrdersLoader(source())),
         }
     }
 }
 
-/// Users by id: one `users.get` per batch.
-pub struct UserLoader(RpcClient);
+/// Where a loader gets its batch: the cache first (one read), then one RPC for the misses.
+struct Source {
+    rpc: RpcClient,
+    cache: Arc<FieldCache>,
+}
+
+/// Users by id: one `users.get` per batch, for the misses only.
+pub struct UserLoader(Source);
 
 impl Loader<Uuid> for UserLoader {
     type Value = User;
     type Error = RpcError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, User>, RpcError> {
-        let users = self.0.call(&GetUsers { ids: ids.to_vec() }).await?;
-        Ok(users.into_iter().map(|user| (user.id, user)).collect())
+        let Source { rpc, cache } = &self.0;
+        let keys = ids.iter().map(|id| cache.keys.user(*id)).collect();
+        let users = cache
+            .get_many(keys, |missing| async move {
+                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
+                let mut found: HashMap<Uuid, User> = rpc
+                    .call(&GetUsers { ids: wanted.clone() })
+                    .await?
+                    .into_iter()
+                    .map(|user| (user.id, user))
+                    .collect();
+                Ok(wanted.iter().map(|id| found.remove(id)).collect())
+            })
+            .await?;
+        Ok(users.into_iter().flatten().map(|user| (user.id, user)).collect())
     }
 }
 
-/// Orders by id: one `orders.get` per batch.
-pub struct OrderLoader(RpcClient);
+/// Orders by id: one `orders.get` per batch, for the misses only.
+pub struct OrderLoader(Source);
 
 impl Loader<Uuid> for OrderLoader {
     type Value = Order;
     type Error = RpcError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Order>, RpcError> {
-        let orders = self.0.call(&GetOrders { ids: ids.to_vec() }).await?;
-        Ok(orders.into_iter().map(|order| (order.id, order)).collect())
+        let Source { rpc, cache } = &self.0;
+        let keys = ids.iter().map(|id| cache.keys.order(*id)).collect();
+        let orders = cache
+            .get_many(keys, |missing| async move {
+                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
+                let mut found: HashMap<Uuid, Order> = rpc
+                    .call(&GetOrders { ids: wanted.clone() })
+                    .await?
+                    .into_iter()
+                    .map(|order| (order.id, order))
+                    .collect();
+                Ok(wanted.iter().map(|id| found.remove(id)).collect())
+            })
+            .await?;
+        Ok(orders.into_iter().flatten().map(|order| (order.id, order)).collect())
     }
 }
 
-/// Pages of orders of many users: one `orders.of_users` per batch.
-pub struct UserOrdersLoader(RpcClient);
+/// Pages of orders of many users: one `orders.of_users` per batch, for the misses only.
+pub struct UserOrdersLoader(Source);
 
 impl Loader<UserOrdersKey> for UserOrdersLoader {
     type Value = Page<Order>;
     type Error = RpcError;
 
     async fn load(&self, keys: &[UserOrdersKey]) -> Result<HashMap<UserOrdersKey, Page<Order>>, RpcError> {
-        let pages = self.0.call(&OrdersOfUsers { keys: keys.to_vec() }).await?;
-        Ok(keys.iter().copied().zip(pages).collect())
+        let Source { rpc, cache } = &self.0;
+        let cache_keys = keys.iter().map(|key| cache.keys.user_orders(key)).collect();
+        let pages = cache
+            .get_many(cache_keys, |missing| async move {
+                let wanted: Vec<UserOrdersKey> = missing.iter().map(|&i| keys[i]).collect();
+                let pages = rpc.call(&OrdersOfUsers { keys: wanted }).await?;
+                Ok(pages.into_iter().map(Some).collect())
+            })
+            .await?;
+        Ok(keys.iter().copied().zip(pages).filter_map(|(key, page)| Some((key, page?))).collect())
     }
 }

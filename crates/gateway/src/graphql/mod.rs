@@ -9,9 +9,12 @@ pub mod scalars;
 pub mod users;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use std::sync::Arc;
+
 use rpc::RpcClient;
 
 use self::loaders::Loaders;
+use crate::cache::FieldCache;
 
 #[derive(MergedObject, Default)]
 pub struct Query(users::UserQuery, orders::OrderQuery);
@@ -24,11 +27,16 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 /// What resolvers reach through the schema's data.
 pub struct Gateway {
     pub rpc: RpcClient,
+    pub cache: Arc<FieldCache>,
 }
 
 impl Gateway {
     pub fn rpc<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RpcClient> {
         Ok(&ctx.data::<Gateway>()?.rpc)
+    }
+
+    pub fn cache<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a FieldCache> {
+        Ok(&ctx.data::<Gateway>()?.cache)
     }
 
     pub fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {

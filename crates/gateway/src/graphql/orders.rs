@@ -87,7 +87,12 @@ impl OrderQuery {
         user_id: Option<Uuid>,
     ) -> Result<Option<OrderConnection>> {
         let (first, after) = page_args(first, after)?;
-        let page = Gateway::rpc(ctx)?.call(&wire::ListOrders { first, after, user_id }).await.gql()?;
+        let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+        let key = cache.keys.orders_page(first, after, user_id);
+        let page = cache
+            .get_one(key, || async move { rpc.call(&wire::ListOrders { first, after, user_id }).await })
+            .await
+            .gql()?;
         Ok(Some(page.into()))
     }
 
@@ -120,15 +125,16 @@ pub struct OrderMutation;
 impl OrderMutation {
     /// Places an order for an existing user (BAD_USER_INPUT on userId otherwise).
     async fn create_order(&self, ctx: &Context<'_>, input: CreateOrderInput) -> Result<Order> {
+        // Chosen here, so a redelivered request finds its own row instead of making another.
+        let id = Uuid::now_v7();
         let request = wire::CreateOrder {
-            // Chosen here, so a redelivered request finds its own row instead of making another.
-            id: Uuid::now_v7(),
+            id,
             user_id: input.user_id,
             item_description: input.item_description,
             item_quantity: input.item_quantity.into(),
             item_price: input.item_price.into_text("itemPrice").map_err(gql_error)?,
         };
-        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+        Ok(write(ctx, id, Some(request.user_id), &request).await?.into())
     }
 
     /// Changes the given fields; the total is computed again.
@@ -140,10 +146,31 @@ impl OrderMutation {
             item_quantity: input.item_quantity.map(i64::from),
             item_price,
         };
-        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+        let owner = owner_of(ctx, id).await;
+        Ok(write(ctx, id, owner, &request).await?.into())
     }
 
     async fn delete_order(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
-        Gateway::rpc(ctx)?.call(&wire::DeleteOrder { id }).await.gql()
+        let owner = owner_of(ctx, id).await;
+        write(ctx, id, owner, &wire::DeleteOrder { id }).await
     }
+}
+
+/// Whose order `id` is, to invalidate that user's orders too (an order never changes owner).
+async fn owner_of(ctx: &Context<'_>, id: Uuid) -> Option<Uuid> {
+    let order = Gateway::loaders(ctx).ok()?.orders.load_one(id).await.ok()??;
+    Some(order.user_id)
+}
+
+/// Sends a write of order `id` and invalidates what it may have changed before answering.
+async fn write<M: rpc::Method>(ctx: &Context<'_>, id: Uuid, owner: Option<Uuid>, request: &M) -> Result<M::Response> {
+    let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+    let result = rpc.call(request).await;
+    // Without an owner (the order does not exist) there is nothing of a user's to invalidate.
+    let keys = match owner {
+        Some(user_id) => cache.keys.order_written(id, user_id),
+        None => cache.keys.order_written(id, Uuid::nil()),
+    };
+    cache.after_write(&result, keys).await;
+    result.gql()
 }

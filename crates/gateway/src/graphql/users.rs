@@ -95,7 +95,13 @@ impl UserQuery {
         after: Option<String>,
     ) -> Result<Option<UserConnection>> {
         let (first, after) = page_args(first, after)?;
-        let page = Gateway::rpc(ctx)?.call(&wire::ListUsers { first, after }).await.gql()?;
+        let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+        let page = cache
+            .get_one(cache.keys.users_page(first, after), || async move {
+                rpc.call(&wire::ListUsers { first, after }).await
+            })
+            .await
+            .gql()?;
         Ok(Some(page.into()))
     }
 
@@ -107,7 +113,15 @@ impl UserQuery {
 
     /// The user with this nickName, ignoring case; null when there is none.
     async fn user_by_nick_name(&self, ctx: &Context<'_>, nick_name: String) -> Result<Option<User>> {
-        let user = Gateway::rpc(ctx)?.call(&wire::GetUserByNickName { nick_name }).await.gql()?;
+        let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+        let key = cache.keys.user_by_nick_name(&nick_name);
+        let user = cache
+            .get_one(key, || {
+                let nick_name = nick_name.clone();
+                async move { rpc.call(&wire::GetUserByNickName { nick_name }).await }
+            })
+            .await
+            .gql()?;
         Ok(user.map(User::from))
     }
 }
@@ -138,9 +152,10 @@ pub struct UserMutation;
 impl UserMutation {
     /// Creates a user. The password is stored only as an argon2id hash and never shown again.
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
+        // Chosen here, so a redelivered request finds its own row instead of making another.
+        let id = Uuid::now_v7();
         let request = wire::CreateUser {
-            // Chosen here, so a redelivered request finds its own row instead of making another.
-            id: Uuid::now_v7(),
+            id,
             nick_name: input.nick_name,
             full_name: input.full_name,
             password: input.password,
@@ -148,7 +163,7 @@ impl UserMutation {
             email: input.email,
             phone_number: input.phone_number,
         };
-        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+        Ok(write(ctx, id, &request).await?.into())
     }
 
     /// Changes the given fields; the others stay.
@@ -161,7 +176,7 @@ impl UserMutation {
             email: input.email,
             phone_number: input.phone_number,
         };
-        Ok(Gateway::rpc(ctx)?.call(&request).await.gql()?.into())
+        Ok(write(ctx, id, &request).await?.into())
     }
 
     /// Replaces the password when currentPassword is right (UNAUTHENTICATED otherwise).
@@ -172,11 +187,20 @@ impl UserMutation {
         current_password: String,
         new_password: String,
     ) -> Result<bool> {
-        Gateway::rpc(ctx)?.call(&wire::ChangePassword { id, current_password, new_password }).await.gql()
+        write(ctx, id, &wire::ChangePassword { id, current_password, new_password }).await
     }
 
     /// Deletes a user; their orders follow within seconds.
     async fn delete_user(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
-        Gateway::rpc(ctx)?.call(&wire::DeleteUser { id }).await.gql()
+        write(ctx, id, &wire::DeleteUser { id }).await
     }
+}
+
+/// Sends a write of user `id` and invalidates what it may have changed before answering, so
+/// the client never reads its own write stale.
+async fn write<M: rpc::Method>(ctx: &Context<'_>, id: Uuid, request: &M) -> Result<M::Response> {
+    let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+    let result = rpc.call(request).await;
+    cache.after_write(&result, cache.keys.user_written(id)).await;
+    result.gql()
 }

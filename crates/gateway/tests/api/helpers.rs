@@ -19,6 +19,7 @@ pub enum Backend {
 
 pub struct TestApp {
     pub address: String,
+    pub config: Config,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
@@ -143,6 +144,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::embedded(data_dir.path().to_owned());
+    // Gateways of one test share a cache; other tests never see it.
+    config.cache_key_prefix = unique("cache");
+    if backend == Backend::RabbitMq {
+        config.redis_url = Some(test_redis_url());
+    }
     configure(&mut config);
     let stack = match backend {
         Backend::Embedded => None,
@@ -161,17 +167,39 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
             })
         }
     };
-    let shutdown = CancellationToken::new();
-    let app = Application::build(config, shutdown.clone()).await.expect("the gateway builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let server = tokio::spawn(async move { app.run_until_stopped().await.expect("the gateway runs") });
-    let test_app =
-        TestApp { address, http: reqwest::Client::new(), shutdown, server: Some(server), stack, _data_dir: data_dir };
+    let test_app = start_gateway(config, stack, data_dir).await;
     test_app.wait_until_ready().await;
     test_app
 }
 
+async fn start_gateway(config: Config, stack: Option<Stack>, data_dir: tempfile::TempDir) -> TestApp {
+    let shutdown = CancellationToken::new();
+    let app = Application::build(config.clone(), shutdown.clone()).await.expect("the gateway builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = tokio::spawn(async move { app.run_until_stopped().await.expect("the gateway runs") });
+    TestApp {
+        address,
+        config,
+        http: reqwest::Client::new(),
+        shutdown,
+        server: Some(server),
+        stack,
+        _data_dir: data_dir,
+    }
+}
+
+pub fn test_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
 impl TestApp {
+    /// Another gateway on the same broker and cache (distributed back end).
+    pub async fn second_gateway(&self) -> TestApp {
+        let app = start_gateway(self.config.clone(), None, tempfile::tempdir().expect("temp dir")).await;
+        app.wait_until_ready().await;
+        app
+    }
+
     /// Polls `/readyz` until it answers 200 (the broker is connected and the workers answer).
     pub async fn wait_until_ready(&self) {
         for _ in 0..400 {
@@ -287,4 +315,81 @@ pub fn error_of(body: &Value) -> (String, Option<String>) {
     let error = &body["errors"][0];
     let code = error["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no code in {body}")).to_owned();
     (code, error["extensions"]["field"].as_str().map(str::to_owned))
+}
+
+/// A Redis server of one test, on a port of its own, to stop, freeze and restart at will.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// A free port for a server that is not started yet.
+    pub fn reserve() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Self { port, child: None }
+    }
+
+    pub async fn start() -> Self {
+        let mut server = Self::reserve();
+        server.run().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts (again) on the same port and waits until it answers.
+    pub async fn run(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut reply = [0u8; 7];
+                if stream.write_all(b"PING\r\n").await.is_ok() && stream.read_exact(&mut reply).await.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {} never answered", self.port);
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = std::process::Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &self.child.as_ref().unwrap().id().to_string()])
+                .status();
+        }
+        self.stop();
+    }
 }

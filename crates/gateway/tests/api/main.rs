@@ -2,6 +2,7 @@
 //! transport, SQLite) and distributed (RabbitMQ, PostgreSQL, both workers' real code).
 #![allow(clippy::unwrap_used)]
 
+mod cache;
 mod helpers;
 mod http;
 mod orders;
@@ -36,6 +37,11 @@ macro_rules! scenarios {
 }
 
 scenarios! {
+    cache::a_cache_hit_skips_the_broker,
+    cache::a_hundred_updates_are_each_read_back_fresh,
+    cache::lists_and_user_orders_are_fresh_after_creates,
+    cache::a_cold_key_read_by_32_at_once_costs_one_rpc,
+    cache::the_cascade_reaches_a_warm_cache,
     users::a_created_user_comes_back_normalised_and_without_a_password,
     users::every_invalid_user_field_is_refused_with_its_field_and_nothing_is_created,
     users::taken_nick_names_cpfs_and_emails_conflict,

@@ -1,0 +1,75 @@
+//! The cache's keys: one place that knows what each field is stored under and which
+//! generations a write bumps.
+//!
+//! - an entity (`user:<id>`, `order:<id>`) has a generation of its own;
+//! - collections (`users`, `orders`) have one generation for all their list pages and look-ups;
+//! - a user's orders (`orders-of:<user>`) have one for all pages of `User.orders`.
+
+use rpc::orders::UserOrdersKey;
+use uuid::Uuid;
+
+use super::store::CacheKey;
+
+/// Builds keys under a prefix (`CACHE_KEY_PREFIX`), which carries the key format's version.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_owned() }
+    }
+
+    fn generation(&self, scope: &str) -> String {
+        format!("{}:gen:{scope}", self.prefix)
+    }
+
+    fn key(&self, scope: &str, value: String) -> CacheKey {
+        CacheKey { generation: self.generation(scope), value: format!("{}:{value}", self.prefix) }
+    }
+
+    pub fn user(&self, id: Uuid) -> CacheKey {
+        self.key(&format!("user:{id}"), format!("user:{id}"))
+    }
+
+    pub fn order(&self, id: Uuid) -> CacheKey {
+        self.key(&format!("order:{id}"), format!("order:{id}"))
+    }
+
+    pub fn user_by_nick_name(&self, nick_name: &str) -> CacheKey {
+        self.key("users", format!("user-by-nick:{}", nick_name.to_lowercase()))
+    }
+
+    pub fn users_page(&self, first: u32, after: Option<Uuid>) -> CacheKey {
+        self.key("users", format!("users:{first}:{}", cursor(after)))
+    }
+
+    pub fn orders_page(&self, first: u32, after: Option<Uuid>, user_id: Option<Uuid>) -> CacheKey {
+        let user = user_id.map(|id| id.to_string()).unwrap_or_default();
+        self.key("orders", format!("orders:{first}:{}:{user}", cursor(after)))
+    }
+
+    pub fn user_orders(&self, key: &UserOrdersKey) -> CacheKey {
+        let scope = format!("orders-of:{}", key.user_id);
+        self.key(&scope, format!("{scope}:{}:{}", key.first, cursor(key.after)))
+    }
+
+    /// What a write to user `id` makes stale.
+    pub fn user_written(&self, id: Uuid) -> Vec<String> {
+        vec![self.generation(&format!("user:{id}")), self.generation("users")]
+    }
+
+    /// What a write to order `id` of user `user_id` makes stale.
+    pub fn order_written(&self, id: Uuid, user_id: Uuid) -> Vec<String> {
+        vec![
+            self.generation(&format!("order:{id}")),
+            self.generation("orders"),
+            self.generation(&format!("orders-of:{user_id}")),
+        ]
+    }
+}
+
+fn cursor(after: Option<Uuid>) -> String {
+    after.map(|id| id.simple().to_string()).unwrap_or_default()
+}

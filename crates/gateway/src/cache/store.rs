@@ -1,0 +1,204 @@
+//! Where cached fields live: Redis, shared by every gateway, or this process's memory.
+//!
+//! Both stores keep *generations*: a counter per generation key, bumped by every write to
+//! what it covers. A value is stored under `value_key@generation`, so bumping the generation
+//! invalidates every value read under the old one, without deleting or scanning keys. It also
+//! closes the classic race of read-through caches: a reader that read generation G before a
+//! write and fetched the old row writes it back under G, which nobody reads any more.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+
+/// A value's address: the generation that covers it and its own key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub generation: String,
+    pub value: String,
+}
+
+/// What a read finds for one key: the generation in force and the value cached under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub generation: u64,
+    pub value: Option<Vec<u8>>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// For each key, in one round trip: its current generation and its value under it.
+    async fn read(&self, keys: &[CacheKey]) -> anyhow::Result<Vec<Found>>;
+    /// Stores each value under the generation it was read at, for `ttl`.
+    async fn write(&self, entries: &[(CacheKey, u64, Vec<u8>)], ttl: Duration) -> anyhow::Result<()>;
+    /// Bumps these generation keys: whatever they cover is invalid from now on.
+    async fn bump(&self, generation_keys: &[String]) -> anyhow::Result<()>;
+}
+
+/// How long a generation outlives the last bump. Far longer than any value's TTL, so a
+/// generation that expired and restarts at 0 finds nothing left under its old numbers.
+pub fn generation_ttl(ttl: Duration) -> Duration {
+    ttl * 10 + Duration::from_secs(3600)
+}
+
+fn versioned(key: &str, generation: u64) -> String {
+    format!("{key}@{generation}")
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Redis, through a multiplexed connection that reconnects by itself. Every call is bounded
+/// by the caller's timeout.
+pub struct RedisStore {
+    connection: redis::aio::ConnectionManager,
+    read_script: redis::Script,
+    generation_ttl: Duration,
+}
+
+/// KEYS come in pairs (generation key, value key); the answer is (generation, value) pairs.
+const READ_SCRIPT: &str = r"
+local out = {}
+for i = 1, #KEYS, 2 do
+  local generation = redis.call('GET', KEYS[i]) or '0'
+  out[#out + 1] = generation
+  out[#out + 1] = redis.call('GET', KEYS[i + 1] .. '@' .. generation)
+end
+return out
+";
+
+impl RedisStore {
+    /// Does not connect: the first command does, and later ones reconnect after failures, so
+    /// a Redis that is down at start-up or goes away only costs cache misses.
+    pub fn new(url: &str, timeout: Duration, generation_ttl: Duration) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self { connection, read_script: redis::Script::new(READ_SCRIPT), generation_ttl })
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn read(&self, keys: &[CacheKey]) -> anyhow::Result<Vec<Found>> {
+        let mut invocation = self.read_script.prepare_invoke();
+        for key in keys {
+            invocation.key(&key.generation).key(&key.value);
+        }
+        let mut connection = self.connection.clone();
+        let reply: Vec<Option<Vec<u8>>> = invocation.invoke_async(&mut connection).await?;
+        reply
+            .chunks(2)
+            .map(|pair| {
+                let generation = pair.first().cloned().flatten().unwrap_or_default();
+                let generation = std::str::from_utf8(&generation)?.parse().unwrap_or(0);
+                Ok(Found { generation, value: pair.get(1).cloned().flatten() })
+            })
+            .collect()
+    }
+
+    async fn write(&self, entries: &[(CacheKey, u64, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
+        let mut pipe = redis::pipe();
+        for (key, generation, value) in entries {
+            pipe.set_ex(versioned(&key.value, *generation), value, ttl.as_secs().max(1)).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
+    async fn bump(&self, generation_keys: &[String]) -> anyhow::Result<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for key in generation_keys {
+            let seconds = i64::try_from(self.generation_ttl.as_secs()).unwrap_or(i64::MAX);
+            pipe.incr(key, 1).ignore().expire(key, seconds).ignore();
+        }
+        let mut connection = self.connection.clone();
+        pipe.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// This process's memory, for a gateway without Redis (embedded mode). Same semantics.
+pub struct MemoryStore {
+    inner: Mutex<Memory>,
+    generation_ttl: Duration,
+}
+
+impl MemoryStore {
+    pub fn new(generation_ttl: Duration) -> Self {
+        Self { inner: Mutex::default(), generation_ttl }
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    generations: HashMap<String, (u64, Instant)>,
+    values: HashMap<String, (Vec<u8>, Instant)>,
+    writes: usize,
+}
+
+impl Memory {
+    /// Drops expired entries now and then, so memory stays bounded by what is live.
+    fn prune(&mut self, now: Instant) {
+        self.writes += 1;
+        if self.writes.is_multiple_of(1024) {
+            self.values.retain(|_, (_, expires)| *expires > now);
+            self.generations.retain(|_, (_, expires)| *expires > now);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn read(&self, keys: &[CacheKey]) -> anyhow::Result<Vec<Found>> {
+        let memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
+        let now = Instant::now();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let generation = memory
+                    .generations
+                    .get(&key.generation)
+                    .filter(|(_, expires)| *expires > now)
+                    .map_or(0, |(generation, _)| *generation);
+                let value = memory
+                    .values
+                    .get(&versioned(&key.value, generation))
+                    .filter(|(_, expires)| *expires > now)
+                    .map(|(value, _)| value.clone());
+                Found { generation, value }
+            })
+            .collect())
+    }
+
+    async fn write(&self, entries: &[(CacheKey, u64, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
+        let mut memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
+        let now = Instant::now();
+        for (key, generation, value) in entries {
+            memory.values.insert(versioned(&key.value, *generation), (value.clone(), now + ttl));
+        }
+        memory.prune(now);
+        Ok(())
+    }
+
+    async fn bump(&self, generation_keys: &[String]) -> anyhow::Result<()> {
+        let mut memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
+        let now = Instant::now();
+        let expires = now + self.generation_ttl;
+        for key in generation_keys {
+            let entry = memory.generations.entry(key.clone()).or_insert((0, expires));
+            *entry = (entry.0 + 1, expires);
+        }
+        memory.prune(now);
+        Ok(())
+    }
+}
