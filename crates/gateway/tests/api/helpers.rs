@@ -385,10 +385,9 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        if self.child.is_some() {
-            let _ = std::process::Command::new("kill")
-                .args(["-CONT", &self.child.as_ref().unwrap().id().to_string()])
-                .status();
+        // A frozen server ignores SIGKILL until it is thawed.
+        if let Some(child) = &self.child {
+            let _ = std::process::Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
         }
         self.stop();
     }
