@@ -1,8 +1,44 @@
 //! The one place where an [`rpc::RpcError`] becomes a GraphQL error: its code goes to
-//! `extensions.code`, its field to `extensions.field`.
+//! `extensions.code`, its field to `extensions.field`. Also the codes of the errors the
+//! gateway raises itself ([`code`]), and the last touches every error gets before it leaves
+//! ([`finish_errors`]): the request id, and no internals.
 
-use async_graphql::{ErrorExtensions, ServerError};
+use async_graphql::{ErrorExtensions, ServerError, Value};
 use rpc::{ErrorCode, RpcError};
+
+/// The codes of errors the gateway raises itself, around execution (README, "HTTP"). The
+/// services' codes are [`rpc::ErrorCode`].
+pub mod code {
+    /// The body or the query string is not a GraphQL request.
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// Deeper than GRAPHQL_MAX_DEPTH, or nested past what the parser is allowed to walk.
+    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
+    /// Costlier than GRAPHQL_MAX_COMPLEXITY.
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+    pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
+    /// `__schema` or `__type` while GRAPHQL_INTROSPECTION is off.
+    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    /// More operations in one batch than MAX_BATCH_SIZE (400).
+    pub const BATCH_TOO_LARGE: &str = "BATCH_TOO_LARGE";
+    /// A body over MAX_BODY_BYTES (413).
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// A POST that is not JSON, without a header that forces a CORS preflight (415).
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// A mutation over GET (405).
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    /// An `Accept` that lists neither JSON type (406).
+    pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
+    /// GraphiQL asked for while it is turned off (404).
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// The request ran past REQUEST_TIMEOUT_MS (504).
+    pub const TIMEOUT: &str = "TIMEOUT";
+}
+
+/// The only message an INTERNAL_SERVER_ERROR shows; the detail goes to the log.
+pub const INTERNAL_MESSAGE: &str = "internal error";
 
 /// The GraphQL error for an RPC error.
 pub fn gql_error(error: RpcError) -> async_graphql::Error {
@@ -30,8 +66,9 @@ pub fn bad_input(field: &str, message: impl Into<String>) -> async_graphql::Erro
     gql_error(RpcError::invalid(field, message))
 }
 
-/// Codes for errors async-graphql raises before any resolver runs (parse, validation,
-/// argument coercion), which carry none: every error the client sees has a code.
+/// Codes for errors async-graphql raises before any resolver runs (parse, validation, its
+/// depth and complexity limits, argument coercion), which carry none: every error the client
+/// sees has a code.
 pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
@@ -39,11 +76,13 @@ pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
             continue;
         }
         let code = if parse_failed {
-            "GRAPHQL_PARSE_FAILED"
+            code::GRAPHQL_PARSE_FAILED
+        } else if let Some(code) = limit_code(&error.message) {
+            code
         } else if is_bad_value(&error.message) || error.message.starts_with("Failed to parse") {
             ErrorCode::BadUserInput.as_str()
         } else if error.path.is_empty() {
-            "GRAPHQL_VALIDATION_FAILED"
+            code::GRAPHQL_VALIDATION_FAILED
         } else {
             ErrorCode::InternalServerError.as_str()
         };
@@ -51,6 +90,38 @@ pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
         // "Failed to parse \"UUID\"" names a type, not a field: no field then.
         if let Some(field) = quoted_name(&error.message).filter(|_| is_bad_value(&error.message)) {
             extensions.set("field", field);
+        }
+    }
+}
+
+/// The code of a refusal by one of async-graphql's own limits, known by its wording
+/// (async-graphql 7: `check_rules` and `check_recursive_depth`; the tests of `hardening`
+/// notice a change).
+fn limit_code(message: &str) -> Option<&'static str> {
+    if message == "Query is nested too deep."
+        || message.starts_with("The recursion depth of the query cannot be greater than")
+    {
+        Some(code::QUERY_TOO_DEEP)
+    } else if message == "Query is too complex." {
+        Some(code::QUERY_TOO_COMPLEX)
+    } else {
+        None
+    }
+}
+
+/// The last touches on every error of a response: `extensions.requestId`, and no internals.
+/// An INTERNAL_SERVER_ERROR shows only [`INTERNAL_MESSAGE`]; what it said goes to the log,
+/// under the request id (the caller's span carries it too).
+pub fn finish_errors(errors: &mut [ServerError], request_id: &str) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        let internal = matches!(extensions.get("code"), Some(Value::String(code)) if code == ErrorCode::InternalServerError.as_str());
+        extensions.set("requestId", request_id);
+        if internal && error.message != INTERNAL_MESSAGE {
+            tracing::error!(request_id, path = ?error.path, detail = %error.message, "internal error");
+            error.message = INTERNAL_MESSAGE.to_owned();
+        } else if internal {
+            tracing::warn!(request_id, path = ?error.path, "a field failed with an internal error");
         }
     }
 }

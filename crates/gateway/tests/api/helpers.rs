@@ -385,7 +385,7 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        // A frozen server ignores SIGKILL until it is thawed.
+        // Thaw a frozen server first, so it does not linger stopped if the kill fails.
         if let Some(child) = &self.child {
             let _ = std::process::Command::new("kill").args(["-CONT", &child.id().to_string()]).status();
         }
