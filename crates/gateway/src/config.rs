@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use crate::limits::Limits;
+
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "gateway", about = "The GraphQL gateway; runs the whole API embedded when no services are configured")]
 pub struct Config {
@@ -50,6 +52,10 @@ pub struct Config {
     #[arg(long, env = "RPC_PREFETCH", default_value_t = 32)]
     pub rpc_prefetch: u16,
 
+    // Limits of the GraphQL edge (`limits.rs`): depth, complexity, aliases, sizes, time.
+    #[command(flatten)]
+    pub limits: Limits,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -79,6 +85,7 @@ impl Config {
             cache_timeout_ms: 50,
             rpc_timeout_ms: 5000,
             rpc_prefetch: 32,
+            limits: Limits::default(),
             command: None,
         }
     }

@@ -9,8 +9,8 @@
 //! - Depth and complexity: async-graphql, during validation (`SchemaBuilder::limit_depth`,
 //!   `limit_complexity`); list fields cost their selection once per item, by `first`
 //!   ([`list_cost`]).
-//! - Before parsing, [`check_nesting`]: the parser descends recursively, so a document nested
-//!   thousands of levels deep is refused from its text, before the parser's stack sees it.
+//! - Before parsing, [`check_nesting`]: a document nested thousands of levels deep is refused
+//!   from its text, in one pass, before the parser matches it.
 //! - After parsing, before validation, [`check_document`]: aliases and root fields per
 //!   operation, fragment cycles, and the number of field selections once fragments are
 //!   expanded. async-graphql's validation expands every fragment spread anew, so a few
@@ -33,16 +33,16 @@ use crate::graphql::{
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
     /// How deeply fields may nest, leaves included. Default 16: graphql-js's full
-    /// introspection query (GraphiQL's) is 15 deep; a client's deepest useful path here,
-    /// orders → user → orders → edges → node → field, is 10.
+    /// introspection query (GraphiQL's) is 15 deep; a client's deep path here, an order's user's
+    /// orders (`orders { edges { node { user { orders { edges { node { id`), is 8.
     #[arg(long = "graphql-max-depth", env = "GRAPHQL_MAX_DEPTH", default_value_t = Limits::DEFAULT.max_depth)]
     pub max_depth: usize,
 
     /// The most a query may cost: each field costs 1, and a list field (`users`, `orders`,
     /// `User.orders`) costs 1 plus its selection once per item it may return (`first`).
     /// Default 50000: a full page of 100 users, each with their first 20 orders, every field
-    /// selected as both `edges` and `nodes`, costs about 36000; 100 users with 100 orders
-    /// each costs over 90000.
+    /// in Relay's shape (edges, cursors, pageInfo, totalCount), costs 35801; the same with 100
+    /// orders each costs 171801; GraphiQL's introspection query, 230.
     #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = Limits::DEFAULT.max_complexity)]
     pub max_complexity: usize,
 
@@ -58,7 +58,7 @@ pub struct Limits {
     pub max_root_fields: usize,
 
     /// The largest POST body, in bytes; larger is a 413. Default 1 MiB (1048576): the
-    /// introspection query is 2 KiB, and no input of the contract comes near 100 KiB.
+    /// introspection query is a few KiB, and no input of the contract comes near 100 KiB.
     #[arg(long = "max-body-bytes", env = "MAX_BODY_BYTES", default_value_t = Limits::DEFAULT.max_body_bytes)]
     pub max_body_bytes: usize,
 
@@ -132,9 +132,10 @@ pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
 }
 
 /// The nesting of `{` and `[` the document text may reach. The parser refuses more than 64
-/// nested selection sets anyway, and async-graphql more than 32 levels of selection sets and
-/// fragment spreads; this refuses deeper text before the parser's recursive descent walks it.
-/// (Values nest with `[` and `{` too; the contract's inputs nest two levels.)
+/// nested selection sets too, and async-graphql more than 32 levels of selection sets and
+/// fragment spreads, but only once the grammar has matched the whole text, which is the slow
+/// part: a thousand levels take the parser milliseconds, this scan microseconds. (Values nest
+/// with `[` and `{` too; the contract's inputs nest two levels.)
 pub const MAX_NESTING: usize = 64;
 
 /// The levels of selection sets and fragment spreads async-graphql accepts (its
@@ -205,7 +206,8 @@ pub fn check_nesting(query: &str) -> Result<(), Refusal> {
 /// selections, fragments expanded, than the complexity budget (each costs at least 1 to
 /// validate, whatever `first` says).
 pub fn check_document(document: &ExecutableDocument, limits: &Limits) -> Result<(), Refusal> {
-    let mut walker = Walker { document, budget: limits.max_complexity, fragments: HashMap::new(), open: HashSet::new() };
+    let mut walker =
+        Walker { document, budget: limits.max_complexity, fragments: HashMap::new(), open: HashSet::new() };
     let mut fields = 0usize;
     for (_, operation) in document.operations.iter() {
         let summary = walker.selection_set(&operation.node.selection_set.node, 0)?;
@@ -216,7 +218,10 @@ pub fn check_document(document: &ExecutableDocument, limits: &Limits) -> Result<
         if summary.aliases > limits.max_aliases {
             return Err(Refusal::new(
                 code::TOO_MANY_ALIASES,
-                format!("an operation may hold at most {} aliases; this one holds {}", limits.max_aliases, summary.aliases),
+                format!(
+                    "an operation may hold at most {} aliases; this one holds {}",
+                    limits.max_aliases, summary.aliases
+                ),
             ));
         }
         if summary.root_fields > limits.max_root_fields {
@@ -364,6 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_read_like_the_environment_gives_them() {
+        #[derive(clap::Parser)]
+        struct Command {
+            #[command(flatten)]
+            limits: Limits,
+        }
+        use clap::Parser as _;
+        let parsed = Command::try_parse_from(["gateway"]).unwrap().limits;
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Limits::default()));
+        let args = ["gateway", "--graphql-max-depth", "7", "--graphql-introspection", "false", "--graphiql", "off"];
+        let parsed = Command::try_parse_from(args).unwrap().limits;
+        assert_eq!((parsed.max_depth, parsed.introspection, parsed.graphiql), (7, false, false));
+        assert!(Command::try_parse_from(["gateway", "--max-body-bytes", "-1"]).is_err());
+    }
+
+    #[test]
     fn a_list_costs_its_selection_once_per_item_within_the_contract_bounds() {
         assert_eq!(list_cost(Some(10), 5), 51);
         assert_eq!(list_cost(None, 5), 101, "first defaults to 20");
@@ -386,15 +407,27 @@ mod tests {
     fn aliases_are_counted_per_operation_with_fragments_expanded() {
         let limits = Limits { max_aliases: 3, ..Limits::default() };
         assert_eq!(code_of("{ a: users { totalCount } b: users { totalCount } c: __typename }", &limits), None);
-        assert_eq!(code_of("{ ...F ...F } fragment F on Query { a: __typename b: __typename }", &limits), Some(code::TOO_MANY_ALIASES));
-        assert_eq!(code_of("query A { a: __typename b: __typename } query B { c: __typename d: __typename }", &limits), None);
+        assert_eq!(
+            code_of("{ ...F ...F } fragment F on Query { a: __typename b: __typename }", &limits),
+            Some(code::TOO_MANY_ALIASES)
+        );
+        assert_eq!(
+            code_of("query A { a: __typename b: __typename } query B { c: __typename d: __typename }", &limits),
+            None
+        );
     }
 
     #[test]
     fn root_fields_are_counted_through_fragments_but_not_below_the_root() {
         let limits = Limits { max_root_fields: 2, ..Limits::default() };
         assert_eq!(code_of("{ users { nodes { id nickName email } } __typename }", &limits), None);
-        assert_eq!(code_of("{ users { totalCount } ... on Query { orders { totalCount } } ...F } fragment F on Query { __typename }", &limits), Some(code::TOO_MANY_ROOT_FIELDS));
+        assert_eq!(
+            code_of(
+                "{ users { totalCount } ... on Query { orders { totalCount } } ...F } fragment F on Query { __typename }",
+                &limits
+            ),
+            Some(code::TOO_MANY_ROOT_FIELDS)
+        );
     }
 
     #[test]
@@ -462,6 +495,45 @@ mod tests {
         }
         chain.push_str(&format!(" fragment F{MAX_RECURSION} on Query {{ __typename }}"));
         assert_eq!(code_of(&chain, &Limits::default()), Some(code::QUERY_TOO_DEEP));
+    }
+
+    /// Runs `query` on a schema without services: validation (and so the limits) is all that
+    /// can pass or fail; resolvers then fail for want of services, with a path.
+    async fn validation_errors(limits: &Limits, query: &str, variables: serde_json::Value) -> Vec<String> {
+        let schema = crate::graphql::build_schema(None, limits);
+        let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        let response = schema.execute(request).await;
+        response.errors.into_iter().filter(|error| error.path.is_empty()).map(|error| error.message).collect()
+    }
+
+    #[tokio::test]
+    async fn list_fields_cost_their_selection_once_per_item_asked_for() {
+        let limits = Limits { max_complexity: 200, ..Limits::default() };
+        let query = "query($first: Int) { users(first: $first) { totalCount pageInfo { hasNextPage } } }";
+        // 1 + 20 × 3: a variable left out, or null, is the default page.
+        for variables in
+            [serde_json::json!({}), serde_json::json!({ "first": null }), serde_json::json!({ "first": 50 })]
+        {
+            assert!(validation_errors(&limits, query, variables.clone()).await.is_empty(), "{variables}");
+        }
+        // 1 + 100 × 3.
+        let refused = validation_errors(&limits, query, serde_json::json!({ "first": 100 })).await;
+        assert_eq!(refused, ["Query is too complex."]);
+        let nested = "{ users(first: 5) { nodes { orders(first: 10) { nodes { id } } } } }";
+        // users: 1 + 5 × (nodes: 1 + (orders: 1 + 10 × (nodes: 1 + id: 1))) = 111.
+        let limits = Limits { max_complexity: 111, ..Limits::default() };
+        assert!(validation_errors(&limits, nested, serde_json::json!({})).await.is_empty());
+        let limits = Limits { max_complexity: 110, ..Limits::default() };
+        assert_eq!(validation_errors(&limits, nested, serde_json::json!({})).await, ["Query is too complex."]);
+    }
+
+    #[tokio::test]
+    async fn depth_counts_every_field_down_to_the_leaves() {
+        let limits = Limits { max_depth: 3, ..Limits::default() };
+        let three = "{ users { nodes { id } } }";
+        assert!(validation_errors(&limits, three, serde_json::json!({})).await.is_empty());
+        let four = "{ users { nodes { orders { totalCount } } } }";
+        assert_eq!(validation_errors(&limits, four, serde_json::json!({})).await, ["Query is nested too deep."]);
     }
 
     proptest! {

@@ -56,7 +56,7 @@ impl Application {
         services
             .spawn(cache.clone().flush_invalidations(Duration::from_millis(250), services_shutdown.clone()).map(Ok));
         services.spawn(invalidate_on_events(broker.clone(), cache.clone(), services_shutdown.clone()).map(Ok));
-        let schema = build_schema(Some(Gateway { rpc: rpc.clone(), cache: cache.clone() }));
+        let schema = build_schema(Some(Gateway { rpc: rpc.clone(), cache: cache.clone() }), &config.limits);
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;

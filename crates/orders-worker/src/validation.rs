@@ -220,4 +220,57 @@ mod tests {
             prop_assert!(item_price(&format_cents(cents)).is_err());
         }
     }
+    /// The money rule read from `API.md`, digit by digit: digits, then optionally `.` and one or
+    /// two digits; at most 1,000,000,000. Answers the amount in cents.
+    fn price_oracle(text: &str) -> Option<i64> {
+        let (whole, fraction) = match text.find('.') {
+            Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
+            None => (text, None),
+        };
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(whole) || fraction.is_some_and(|fraction| !digits(fraction) || fraction.len() > 2) {
+            return None;
+        }
+        let significant = whole.trim_start_matches('0');
+        if significant.len() > 12 {
+            return None;
+        }
+        let whole: u128 = significant.parse().unwrap_or(0);
+        let cents: u128 = match fraction {
+            Some(fraction) if fraction.len() == 1 => fraction.parse::<u128>().unwrap() * 10,
+            Some(fraction) => fraction.parse().unwrap(),
+            None => 0,
+        };
+        let total = whole * 100 + cents;
+        (total <= 100_000_000_000).then(|| i64::try_from(total).unwrap())
+    }
+
+    /// Price-like text: mostly digits and dots, sometimes signs, exponents, spaces or commas.
+    fn price_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => "0{0,3}[0-9]{1,11}(\\.[0-9]{0,3})?",
+            3 => "[0-9.]{0,14}",
+            2 => "[0-9.,eE+ -]{0,14}",
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn prices_are_accepted_exactly_when_the_rule_says(text in price_like()) {
+            prop_assert_eq!(item_price(&text).ok(), price_oracle(&text));
+        }
+
+        #[test]
+        fn prices_around_a_billion_are_judged_by_their_value(cents in 99_999_999_000_i64..=100_000_001_000, places in 0usize..3) {
+            let (text, value) = match places {
+                0 => ((cents / 100).to_string(), cents / 100 * 100),
+                1 => (format!("{}.{}", cents / 100, cents % 100 / 10), cents / 10 * 10),
+                _ => (format_cents(cents), cents),
+            };
+            prop_assert_eq!(item_price(&text).ok(), (value <= money::MAX_PRICE_CENTS).then_some(value));
+        }
+    }
 }

@@ -391,4 +391,142 @@ mod tests {
             prop_assert_eq!(phone_number(&input).unwrap(), expected);
         }
     }
+    /// The nickName rule read straight from `API.md`: 3–32 of letters, digits, `_ . -`.
+    fn nick_name_oracle(input: &str) -> bool {
+        (3..=32).contains(&input.chars().count())
+            && input.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+    }
+
+    /// The email rule read from `API.md`: trimmed and lower-cased, one `@`, a dotted domain, no
+    /// spaces, at most 254 characters. Answers the stored value.
+    fn email_oracle(input: &str) -> Option<String> {
+        let email = input.trim().to_lowercase();
+        let (local, domain) = email.split_once('@')?;
+        let labels: Vec<&str> = domain.split('.').collect();
+        let ok = email.chars().count() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !local.is_empty()
+            && !domain.contains('@')
+            && labels.len() >= 2
+            && labels.iter().all(|label| !label.is_empty());
+        ok.then_some(email)
+    }
+
+    /// The phoneNumber rule read from `API.md`: separators (spaces, `-`, `(`, `)`) removed, then
+    /// an optional leading `+` and 10–15 digits. Answers the stored value.
+    fn phone_oracle(input: &str) -> Option<String> {
+        let kept: String = input.chars().filter(|c| !c.is_whitespace() && !"-()".contains(*c)).collect();
+        let digits = kept.strip_prefix('+').unwrap_or(&kept);
+        ((10..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then_some(kept)
+    }
+
+    /// The cpf rule read from `API.md`: `.`, `-` and spaces dropped, then 11 digits that the
+    /// textbook formula accepts. Answers the stored value.
+    fn cpf_oracle(input: &str) -> Option<String> {
+        let kept: String = input.chars().filter(|c| !c.is_whitespace() && *c != '.' && *c != '-').collect();
+        let digits: Vec<u32> =
+            kept.chars().map(|c| c.to_digit(10).filter(|_| c.is_ascii_digit())).collect::<Option<_>>()?;
+        let digits: [u32; 11] = digits.try_into().ok()?;
+        oracle_accepts(&digits).then_some(kept)
+    }
+
+    /// Text that is mostly made of what the rules are about, so that both sides of every rule
+    /// come up often; and now and then anything at all.
+    fn near(alphabet: &'static str, max: usize) -> impl Strategy<Value = String> {
+        let chars: Vec<char> = alphabet.chars().collect();
+        prop_oneof![
+            9 => proptest::collection::vec(proptest::sample::select(chars), 0..=max)
+                .prop_map(|chars| chars.into_iter().collect::<String>()),
+            1 => any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn nick_names_are_accepted_exactly_when_the_rule_says(input in near("abcXYZ019_.- !@é\u{0}", 36)) {
+            prop_assert_eq!(nick_name(&input).ok(), nick_name_oracle(&input).then(|| input.clone()));
+        }
+
+        #[test]
+        fn a_nick_name_with_one_foreign_character_is_refused(
+            nick in "[A-Za-z0-9_.-]{3,32}", position in any::<prop::sample::Index>(), foreign in "[^A-Za-z0-9_.-]",
+        ) {
+            let mut chars: Vec<char> = nick.chars().collect();
+            let at = position.index(chars.len());
+            chars[at] = foreign.chars().next().unwrap();
+            prop_assert!(nick_name(&chars.into_iter().collect::<String>()).is_err());
+        }
+
+        #[test]
+        fn emails_are_accepted_exactly_when_the_rule_says(input in near("aZ09.@@ _+-\tÉ\u{85}", 30)) {
+            prop_assert_eq!(email(&input).ok(), email_oracle(&input));
+        }
+
+        #[test]
+        fn emails_around_254_characters_are_judged_by_their_length(local in 1usize..260, tld in 2usize..4) {
+            let input = format!("{}@b.{}", "a".repeat(local), "c".repeat(tld));
+            prop_assert_eq!(email(&input).is_ok(), input.len() <= 254);
+        }
+
+        #[test]
+        fn an_email_with_one_defect_is_refused(
+            local in "[a-z0-9._+-]{1,20}", domain in "[a-z0-9-]{1,20}", tld in "[a-z]{2,6}", defect in 0usize..6,
+        ) {
+            let input = match defect {
+                0 => format!("{local}{domain}.{tld}"),          // no @
+                1 => format!("{local}@{domain}@{domain}.{tld}"), // two @
+                2 => format!("@{domain}.{tld}"),                 // nothing before @
+                3 => format!("{local}@{domain}"),                // no dot in the domain
+                4 => format!("{local}@{domain}..{tld}"),         // an empty label
+                _ => format!("{local} x@{domain}.{tld}"),        // a space inside
+            };
+            prop_assert!(email(&input).is_err(), "{}", input);
+        }
+
+        #[test]
+        fn phone_numbers_are_accepted_exactly_when_the_rule_says(input in near("0123456789+ -()x.\u{a0}", 24)) {
+            prop_assert_eq!(phone_number(&input).ok(), phone_oracle(&input));
+        }
+
+        #[test]
+        fn phone_numbers_of_the_wrong_length_are_refused(
+            plus in any::<bool>(), digits in "[0-9]{30}", length in prop_oneof![0usize..10, 16usize..=30],
+        ) {
+            let input = format!("{}{}", if plus { "+" } else { "" }, &digits[..length]);
+            prop_assert!(phone_number(&input).is_err());
+        }
+
+        #[test]
+        fn cpf_text_is_accepted_exactly_when_the_rule_says(input in near("0123456789.- \ta/", 20)) {
+            prop_assert_eq!(cpf(&input).ok(), cpf_oracle(&input));
+        }
+
+        #[test]
+        fn valid_cpfs_are_accepted_whatever_punctuation_surrounds_their_digits(
+            base in base_digits(), separators in proptest::collection::vec("[ .-]{0,2}", 12),
+        ) {
+            let plain = text(&with_check_digits(base));
+            let input: String = plain.chars().zip(&separators).flat_map(|(digit, separator)| {
+                separator.chars().chain(std::iter::once(digit)).collect::<Vec<_>>()
+            }).chain(separators[11].chars()).collect();
+            prop_assert_eq!(cpf(&input).unwrap(), plain);
+        }
+
+        #[test]
+        fn digit_strings_of_any_other_length_than_eleven_are_not_cpfs(
+            digits in "[0-9]{24}", length in prop_oneof![0usize..11, 12usize..=24],
+        ) {
+            prop_assert!(cpf(&digits[..length]).is_err());
+        }
+
+        #[test]
+        fn full_names_and_passwords_are_judged_by_their_length_in_characters(input in near("aé \t\n\u{0}", 140)) {
+            let name = input.trim();
+            let name_ok = (1..=120).contains(&name.chars().count()) && !name.chars().any(char::is_control);
+            prop_assert_eq!(full_name(&input).ok(), name_ok.then(|| name.to_owned()));
+            prop_assert_eq!(password(field::PASSWORD, &input).is_ok(), (8..=128).contains(&input.chars().count()));
+        }
+    }
 }

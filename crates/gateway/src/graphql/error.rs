@@ -66,18 +66,16 @@ pub fn bad_input(field: &str, message: impl Into<String>) -> async_graphql::Erro
     gql_error(RpcError::invalid(field, message))
 }
 
-/// Codes for errors async-graphql raises before any resolver runs (parse, validation, its
-/// depth and complexity limits, argument coercion), which carry none: every error the client
-/// sees has a code.
-pub fn add_request_error_codes(errors: &mut [ServerError], parse_failed: bool) {
+/// Codes for errors async-graphql raises before any resolver runs (validation, its depth and
+/// complexity limits, argument coercion), which carry none: every error the client sees has a
+/// code. (Documents are parsed before async-graphql sees them: `http::prepare`.)
+pub fn add_request_error_codes(errors: &mut [ServerError]) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_some() {
             continue;
         }
-        let code = if parse_failed {
-            code::GRAPHQL_PARSE_FAILED
-        } else if let Some(code) = limit_code(&error.message) {
+        let code = if let Some(code) = limit_code(&error.message) {
             code
         } else if is_bad_value(&error.message) || error.message.starts_with("Failed to parse") {
             ErrorCode::BadUserInput.as_str()
@@ -143,7 +141,43 @@ fn quoted_name(message: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::quoted_name;
+    use async_graphql::{Pos, ServerError, Value};
+
+    use super::*;
+
+    fn code_of(error: &ServerError) -> Option<&Value> {
+        error.extensions.as_ref().and_then(|extensions| extensions.get("code"))
+    }
+
+    #[test]
+    fn async_graphqls_own_limits_get_codes_of_their_own() {
+        let mut errors = vec![
+            ServerError::new("Query is nested too deep.", None),
+            ServerError::new("Query is too complex.", None),
+            ServerError::new("The recursion depth of the query cannot be greater than `32`", Some(Pos::default())),
+            ServerError::new("Unknown field \"nope\" on type \"Query\".", None),
+        ];
+        add_request_error_codes(&mut errors);
+        let codes: Vec<_> = errors.iter().map(|error| code_of(error).cloned()).collect();
+        let expected =
+            [code::QUERY_TOO_DEEP, code::QUERY_TOO_COMPLEX, code::QUERY_TOO_DEEP, code::GRAPHQL_VALIDATION_FAILED];
+        assert_eq!(codes, expected.map(|code| Some(Value::from(code))));
+    }
+
+    #[test]
+    fn internal_errors_say_nothing_but_every_error_carries_the_request_id() {
+        let mut leaky = ServerError::new("Data `gateway::graphql::Gateway` does not exist.", None);
+        leaky.path = vec![async_graphql::PathSegment::Field("users".to_owned())];
+        let mut errors = vec![leaky, ServerError::new("Unknown field", None)];
+        add_request_error_codes(&mut errors);
+        finish_errors(&mut errors, "req-1");
+        assert_eq!(errors[0].message, INTERNAL_MESSAGE);
+        assert_eq!(code_of(&errors[0]), Some(&Value::from("INTERNAL_SERVER_ERROR")));
+        assert_eq!(errors[1].message, "Unknown field");
+        for error in &errors {
+            assert_eq!(error.extensions.as_ref().and_then(|e| e.get("requestId")), Some(&Value::from("req-1")));
+        }
+    }
 
     #[test]
     fn the_field_of_a_coercion_error_is_the_innermost_name() {

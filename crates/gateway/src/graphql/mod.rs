@@ -15,6 +15,7 @@ use rpc::RpcClient;
 
 use self::loaders::Loaders;
 use crate::cache::FieldCache;
+use crate::limits::Limits;
 
 #[derive(MergedObject, Default)]
 pub struct Query(users::UserQuery, orders::OrderQuery);
@@ -44,9 +45,17 @@ impl Gateway {
     }
 }
 
-/// The schema, with the services behind it when there are any.
-pub fn build_schema(gateway: Option<Gateway>) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription);
+/// The schema, with the services behind it when there are any, and async-graphql's own
+/// limits (depth, complexity, introspection) set from `limits`. The schema keeps `limits` as
+/// data, so HTTP applies the same ones (`crate::http`).
+pub fn build_schema(gateway: Option<Gateway>, limits: &Limits) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .data(limits.clone());
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
     if let Some(gateway) = gateway {
         builder = builder.data(gateway);
     }
@@ -55,5 +64,5 @@ pub fn build_schema(gateway: Option<Gateway>) -> AppSchema {
 
 /// The SDL of the live schema, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    build_schema(None).sdl()
+    build_schema(None, &Limits::default()).sdl()
 }

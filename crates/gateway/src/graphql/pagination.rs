@@ -21,7 +21,10 @@ pub fn encode_cursor(id: Uuid) -> String {
 pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
-    text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
+    let id = text.strip_prefix(CURSOR_PREFIX)?.parse().ok()?;
+    // Only the one text we hand out per id: `Uuid::parse` also reads upper case, braces and
+    // `urn:uuid:`, which no cursor of ours holds.
+    (encode_cursor(id) == cursor).then_some(id)
 }
 
 /// Checks `first` and `after` of a list field and turns them into wire arguments.
@@ -64,6 +67,8 @@ pub fn count(total: u64) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -93,5 +98,62 @@ mod tests {
         assert_eq!(page_args(Some(0), None).unwrap().0, 0);
         assert_eq!(page_args(Some(100), None).unwrap().0, 100);
         assert_eq!(page_args(None, None).unwrap().0, 20);
+    }
+
+    /// The ways `uuid` can write an id; only the first is in our cursors.
+    fn written(id: Uuid, style: usize) -> String {
+        match style {
+            0 => id.hyphenated().to_string(),
+            1 => id.simple().to_string(),
+            2 => id.hyphenated().to_string().to_uppercase(),
+            3 => id.braced().to_string(),
+            _ => id.urn().to_string(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn every_cursor_we_make_decodes_to_its_id(id in any::<u128>()) {
+            let id = Uuid::from_u128(id);
+            prop_assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+            prop_assert_eq!(page_args(None, Some(encode_cursor(id))).unwrap().1, Some(id));
+        }
+
+        #[test]
+        fn only_the_cursors_we_make_are_accepted(id in any::<u128>(), style in 0usize..5) {
+            let id = Uuid::from_u128(id);
+            let cursor = URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", written(id, style)));
+            prop_assert_eq!(decode_cursor(&cursor), (style == 0).then_some(id));
+        }
+
+        #[test]
+        fn arbitrary_text_is_a_cursor_only_if_we_could_have_made_it(text in "[A-Za-z0-9_=+/-]{0,64}|.{0,64}") {
+            if let Some(id) = decode_cursor(&text) {
+                prop_assert_eq!(encode_cursor(id), text.clone());
+            }
+            prop_assert_eq!(page_args(None, Some(text.clone())).is_ok(), decode_cursor(&text).is_some());
+        }
+
+        #[test]
+        fn a_cursor_with_one_character_changed_is_refused_or_another_of_ours(
+            id in any::<u128>(), position in any::<prop::sample::Index>(),
+            replacement in "[A-Za-z0-9_=+/.-]",
+        ) {
+            let mut cursor: Vec<char> = encode_cursor(Uuid::from_u128(id)).chars().collect();
+            let at = position.index(cursor.len());
+            cursor[at] = replacement.chars().next().unwrap();
+            let cursor: String = cursor.into_iter().collect();
+            if let Some(other) = decode_cursor(&cursor) {
+                prop_assert_eq!(encode_cursor(other), cursor);
+            }
+        }
+
+        #[test]
+        fn first_is_accepted_exactly_from_zero_to_a_hundred(first in prop_oneof![-5..110, any::<i32>()]) {
+            let accepted = page_args(Some(first), None).ok().map(|(first, _)| first);
+            prop_assert_eq!(accepted, u32::try_from(first).ok().filter(|first| *first <= 100));
+        }
     }
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache;
+mod hardening;
 mod helpers;
 mod http;
 mod orders;
