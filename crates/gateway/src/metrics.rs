@@ -12,6 +12,8 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// Cache operations that failed (Redis unreachable, timed out, ...): the cache was bypassed.
     pub cache_errors: IntCounter,
+    /// Events from the services this gateway has applied to its cache, by routing key.
+    pub events: IntCounterVec,
 }
 
 impl Metrics {
@@ -27,15 +29,21 @@ impl Metrics {
             IntCounter::new("gateway_cache_misses_total", "Field-cache look-ups that missed").expect("valid");
         let cache_errors =
             IntCounter::new("gateway_cache_errors_total", "Field-cache operations that failed").expect("valid");
+        let events = IntCounterVec::new(
+            Opts::new("gateway_events_total", "Service events applied to the field cache"),
+            &["routing_key"],
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(rpc_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cache_hits.clone()),
             Box::new(cache_misses.clone()),
             Box::new(cache_errors.clone()),
+            Box::new(events.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors }
+        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors, events }
     }
 
     /// The Prometheus text exposition of every metric.

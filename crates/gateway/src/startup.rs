@@ -55,7 +55,9 @@ impl Application {
         let cache = Arc::new(build_cache(&config, &metrics)?);
         services
             .spawn(cache.clone().flush_invalidations(Duration::from_millis(250), services_shutdown.clone()).map(Ok));
-        services.spawn(invalidate_on_events(broker.clone(), cache.clone(), services_shutdown.clone()).map(Ok));
+        services.spawn(
+            invalidate_on_events(broker.clone(), cache.clone(), metrics.clone(), services_shutdown.clone()).map(Ok),
+        );
         let schema = build_schema(Some(Gateway { rpc: rpc.clone(), cache: cache.clone() }), &config.limits);
         let listener = TcpListener::bind(config.listen_addr)
             .await
@@ -156,16 +158,17 @@ fn build_cache(config: &Config, metrics: &Metrics) -> anyhow::Result<FieldCache>
 
 /// Writes the services make on their own (the `user.deleted` cascade) reach this gateway's
 /// cache through their events: every gateway has a queue of its own for them.
-async fn invalidate_on_events(broker: Broker, cache: Arc<FieldCache>, shutdown: CancellationToken) {
+async fn invalidate_on_events(broker: Broker, cache: Arc<FieldCache>, metrics: Metrics, shutdown: CancellationToken) {
     let handler: rpc::EventHandler = Arc::new(move |envelope: Envelope| {
-        let cache = cache.clone();
+        let (cache, metrics) = (cache.clone(), metrics.clone());
         async move {
-            let event = envelope.event;
+            let event = &envelope.event;
             if envelope.routing_key.starts_with("user.") {
                 cache.invalidate(cache.keys.user_written(event.id)).await;
             } else if let Some(user_id) = event.user_id.filter(|_| envelope.routing_key.starts_with("order.")) {
                 cache.invalidate(cache.keys.order_written(event.id, user_id)).await;
             }
+            metrics.events.with_label_values(&[envelope.routing_key.as_str()]).inc();
             Ok(())
         }
         .boxed()

@@ -77,6 +77,9 @@ pub async fn lists_and_user_orders_are_fresh_after_creates(app: &TestApp) {
 
 pub async fn a_cold_key_read_by_32_at_once_costs_one_rpc(app: &TestApp) {
     let user = create_user(app).await;
+    // The service's own `user.created` event invalidates the user again when it arrives;
+    // let it land first, so all 32 readers see the same generation.
+    app.wait_for_events("user.created", 1.0).await;
     let id = user["id"].as_str().unwrap().to_owned();
     let before = app.rpc_count("users", "users.get").await;
     let reads = (0..32).map(|_| user_by_id(app, &id));
@@ -138,7 +141,11 @@ async fn two_gateways_sharing_redis_never_read_each_others_writes_stale() {
 
 async fn app_on(redis: &RedisServer) -> TestApp {
     let url = redis.url();
-    spawn_app_with(Backend::RabbitMq, move |config| config.redis_url = Some(url)).await
+    spawn_app_with(Backend::RabbitMq, move |config| {
+        config.redis_url = Some(url);
+        config.cache_timeout_ms = 100;
+    })
+    .await
 }
 
 /// Reads `id` until one read is a cache hit: the cache is in use again.

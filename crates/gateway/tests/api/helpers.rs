@@ -146,6 +146,9 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     let mut config = Config::embedded(data_dir.path().to_owned());
     // Gateways of one test share a cache; other tests never see it.
     config.cache_key_prefix = unique("cache");
+    // Generous, so a busy test machine does not turn cache reads into bypasses; the Redis
+    // outage tests set their own.
+    config.cache_timeout_ms = 1000;
     if backend == Backend::RabbitMq {
         config.redis_url = Some(test_redis_url());
     }
@@ -229,6 +232,18 @@ impl TestApp {
     pub async fn metric(&self, sample: &str) -> f64 {
         let text = self.http.get(format!("{}/metrics", self.address)).send().await.unwrap().text().await.unwrap();
         text.lines().find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
+    }
+
+    /// Waits until this gateway has applied `count` events with this routing key to its cache.
+    pub async fn wait_for_events(&self, routing_key: &str, count: f64) {
+        let sample = format!("gateway_events_total{{routing_key=\"{routing_key}\"}}");
+        for _ in 0..400 {
+            if self.metric(&sample).await >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{routing_key} events never reached the gateway");
     }
 
     pub async fn rpc_count(&self, service: &str, method: &str) -> f64 {

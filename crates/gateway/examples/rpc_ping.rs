@@ -1,0 +1,121 @@
+//! The RPC floor of `scripts/bench.sh`: raw `ping` round trips to the users worker through
+//! RabbitMQ, with no GraphQL, no HTTP and no database on the way.
+//!
+//! ```sh
+//! cargo run --release -p gateway --example rpc_ping -- \
+//!     --amqp-url amqp://guest:guest@127.0.0.1:5672/%2f --concurrency 1,16,64 --seconds 10
+//! ```
+//!
+//! For each concurrency, that many tasks share one client (as a gateway's requests share
+//! its one connection) and call `ping` back to back for `--seconds`; it prints one JSON line:
+//! `{"concurrency":16,"requests":…,"rps":…,"p50_us":…,"p99_us":…,"mean_us":…,"errors":…}`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use rpc::{Broker, RpcClient, Service};
+
+#[derive(Parser)]
+struct Args {
+    /// RabbitMQ, vhost included; a users worker must be consuming there.
+    #[arg(long, env = "AMQP_URL")]
+    amqp_url: String,
+    /// Concurrent callers, comma separated: one measurement each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// How long each measurement lasts.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Calls made at the largest concurrency before the first measurement, unrecorded.
+    #[arg(long, default_value_t = 2000)]
+    warmup: usize,
+}
+
+/// What one caller saw: the latency of each answered call, and how many failed.
+#[derive(Default)]
+struct Sample {
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+async fn caller(client: RpcClient, until: Instant) -> Sample {
+    let mut sample = Sample::default();
+    while Instant::now() < until {
+        let started = Instant::now();
+        let answered = client.ping(Service::Users).await;
+        let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        match answered {
+            Ok(()) => sample.latencies_us.push(elapsed),
+            Err(_) => sample.errors += 1,
+        }
+    }
+    sample
+}
+
+/// The value at `quantile` (0..=1) of sorted latencies.
+fn percentile(sorted: &[u64], quantile: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (quantile * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn measure(client: &RpcClient, concurrency: usize, duration: Duration) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    let until = started + duration;
+    let callers: Vec<_> = (0..concurrency).map(|_| tokio::spawn(caller(client.clone(), until))).collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for handle in callers {
+        let sample = handle.await.context("a caller panicked")?;
+        latencies.extend(sample.latencies_us);
+        errors += sample.errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let requests = latencies.len() as u64 + errors;
+    let mean = if latencies.is_empty() { 0.0 } else { latencies.iter().sum::<u64>() as f64 / latencies.len() as f64 };
+    Ok(serde_json::json!({
+        "concurrency": concurrency,
+        "requests": requests,
+        "rps": requests as f64 / elapsed,
+        "p50_us": percentile(&latencies, 0.50),
+        "p99_us": percentile(&latencies, 0.99),
+        "mean_us": mean.round(),
+        "errors": errors,
+    }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let client = Broker::from_url(Some(args.amqp_url)).client("bench-rpc-ping", Duration::from_secs(5));
+    // The client connects in the background: wait until a ping comes back.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.ping(Service::Users).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "the users worker did not answer a ping within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let most = args.concurrency.iter().copied().max().unwrap_or(1);
+    let warmup: Vec<_> = (0..most)
+        .map(|caller| {
+            let client = client.clone();
+            let calls = args.warmup / most + usize::from(caller < args.warmup % most);
+            tokio::spawn(async move {
+                for _ in 0..calls {
+                    let _ = client.ping(Service::Users).await;
+                }
+            })
+        })
+        .collect();
+    for handle in warmup {
+        handle.await.context("a warm-up caller panicked")?;
+    }
+    for concurrency in args.concurrency {
+        let result = measure(&client, concurrency.max(1), Duration::from_secs_f64(args.seconds)).await?;
+        println!("{result}");
+    }
+    Ok(())
+}
