@@ -1,0 +1,460 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016 # backquotes in single quotes are Markdown here, not commands
+# The benchmark suite: `scripts/bench.sh` (BENCH_SECONDS=2 for a smoke run).
+#
+# Shows where a request's time goes, layer by layer, in one run, beside the floors the machine
+# allows. Against the local PostgreSQL, Redis and RabbitMQ (found, started or installed:
+# scripts/lib/services.sh) it:
+#
+# 1. gives the run its own RabbitMQ vhost (gqlmq-bench-<id>), databases (gqlmq_bench_<id>_users,
+#    _orders), Redis db (claimed as scripts/test.sh claims its own) and cache key prefix;
+# 2. builds the release binaries and the two measuring examples (crates/gateway/examples/rpc_ping.rs,
+#    crates/users-worker/examples/hash_time.rs), and installs wrk and jq from Debian if missing;
+# 3. starts users-worker, orders-worker and four gateways: "cached" (Redis field cache),
+#    "uncached" (CACHE_TTL_SECONDS=0), "embedded" (no AMQP_URL: in-process services on SQLite,
+#    in-process cache) and "embedded, uncached"; waits for each one's /readyz;
+# 4. seeds, through GraphQL: 100 users and 100 orders (one per user) over RabbitMQ, and 100 users
+#    in each embedded gateway;
+# 5. measures each scenario at BENCH_CONNECTIONS (1, 16 and 64) for BENCH_SECONDS each: GraphQL
+#    with wrk (scripts/bench/graphql.lua: a response that is not 200, or whose body has "errors",
+#    is an error), the RabbitMQ ping with rpc_ping, Redis GET with redis-benchmark;
+# 6. prints the table and writes it to BENCHMARKS.md between its markers (the prose below them
+#    stays), with the machine, the versions, the command and the targets of the issue;
+# 7. cleans up, also after a failure or Ctrl-C: processes, vhost, databases, Redis db.
+#
+# Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS ("1 16 64"), BENCH_WARMUP_SECONDS (2),
+# BENCH_WRK_THREADS (2: wrk's threads, at most one per connection), BENCH_OUTPUT (BENCHMARKS.md;
+# empty: print only), BENCH_RAW (a file to keep every measurement in, one JSON line each).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/gql-mq-target}
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
+
+readonly SECONDS_EACH=${BENCH_SECONDS:-10}
+read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-1 16 64}"
+readonly WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+readonly WRK_THREADS=${BENCH_WRK_THREADS:-2}
+readonly OUTPUT=${BENCH_OUTPUT-BENCHMARKS.md}
+readonly SEED_USERS=100 SEED_ORDERS=100
+readonly BEGIN_MARK='<!-- BEGIN scripts/bench.sh output: replaced by each run -->'
+readonly END_MARK='<!-- END scripts/bench.sh output -->'
+# As scripts/test.sh: db 0 holds the claims, runs take one of 1..15.
+readonly REDIS_DBS=15 REDIS_CLAIM_SECONDS=10800
+
+if ! [[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]]; then die "BENCH_SECONDS must be a whole number of seconds"; fi
+command_line="BENCH_SECONDS=$SECONDS_EACH"
+[[ -n ${BENCH_CONNECTIONS:-} ]] && command_line+=" BENCH_CONNECTIONS=\"${CONNECTIONS[*]}\""
+[[ -n ${BENCH_WRK_THREADS:-} ]] && command_line+=" BENCH_WRK_THREADS=$WRK_THREADS"
+command_line+=" scripts/bench.sh"
+
+# What cleanup() must undo; each is set once the thing exists.
+RUN_ID=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+VHOST="" DATABASES=() REDIS_DB="" WORK="" PIDS=() NAMES=()
+
+stop_processes() {
+  local i pid deadline
+  ((${#PIDS[@]})) || return 0
+  say "stopping ${NAMES[*]}"
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  deadline=$((SECONDS + 15))
+  for i in "${!PIDS[@]}"; do
+    while kill -0 "${PIDS[$i]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      say "warning: ${NAMES[$i]} did not stop in time; killing it"
+      kill -KILL "${PIDS[$i]}" 2>/dev/null || true
+    fi
+    wait "${PIDS[$i]}" 2>/dev/null || true
+  done
+  PIDS=() NAMES=()
+}
+
+cleanup() {
+  local status=$? db
+  trap - EXIT
+  # A reader of our output that is gone (a `| tee` stopped by the same Ctrl-C) must not stop
+  # the cleanup half-way.
+  trap '' PIPE
+  set +e
+  stop_processes
+  if [[ -n $VHOST ]]; then
+    rmqctl delete_vhost "$VHOST" && say "deleted RabbitMQ vhost $VHOST"
+  fi
+  for db in "${DATABASES[@]}"; do
+    psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" && say "dropped database $db"
+  done
+  if [[ -n $REDIS_DB ]]; then
+    redis -n "$REDIS_DB" FLUSHDB >/dev/null && redis -n 0 DEL "gqlmq-test:redis-db:$REDIS_DB" >/dev/null &&
+      say "flushed Redis db $REDIS_DB"
+  fi
+  [[ -n $WORK ]] && rm -rf "$WORK"
+  return "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+claim_redis_db() {
+  local first=$((RANDOM % REDIS_DBS)) i db
+  for ((i = 0; i < REDIS_DBS; i++)); do
+    db=$(((first + i) % REDIS_DBS + 1))
+    if [[ $(redis -n 0 SET "gqlmq-test:redis-db:$db" "bench-$RUN_ID" NX EX "$REDIS_CLAIM_SECONDS") == OK ]]; then
+      echo "$db"
+      return
+    fi
+  done
+  die "every Redis db 1..$REDIS_DBS is held by another run"
+}
+
+# free_port VAR: sets VAR to a port nothing listens on and that this run has not handed out yet,
+# below the range the kernel hands out to outgoing connections (so none of those takes it).
+TAKEN_PORTS=" "
+free_port() {
+  local candidate try low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  for ((try = 0; try < 100; try++)); do
+    candidate=$((20000 + RANDOM % (low - 20000)))
+    [[ $TAKEN_PORTS == *" $candidate "* ]] && continue
+    port_open "$candidate" && continue
+    TAKEN_PORTS+="$candidate "
+    printf -v "$1" '%s' "$candidate"
+    return
+  done
+  die "no free port found"
+}
+
+# start NAME BINARY [VAR=VALUE...]: runs a binary in the background with only these variables
+# (and PATH, HOME), its output in $WORK/NAME.log.
+start() {
+  local name=$1 binary=$2
+  shift 2
+  env -i PATH="$PATH" HOME="$HOME" "$@" "$CARGO_TARGET_DIR/release/$binary" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!) NAMES+=("$name")
+}
+
+# wait_ready NAME URL: waits for URL/readyz, failing early if the process ends.
+wait_ready() {
+  local name=$1 url=$2 i pid="${PIDS[-1]}" index
+  for index in "${!NAMES[@]}"; do [[ ${NAMES[$index]} == "$name" ]] && pid=${PIDS[$index]}; done
+  for ((i = 0; i < 240; i++)); do
+    curl -fsS --max-time 3 "$url/readyz" >/dev/null 2>&1 && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 30 "$WORK/$name.log" >&2
+      die "$name exited before it was ready"
+    fi
+    sleep 0.5
+  done
+  tail -n 30 "$WORK/$name.log" >&2
+  die "$name is not ready after 120 s"
+}
+
+# gql URL JSON: POSTs a GraphQL request, prints the response body.
+gql() { curl -sS --max-time 60 -H 'Content-Type: application/json' --data-binary "$2" "$1/graphql"; }
+
+# cpf NINE_DIGITS: the CPF with its two check digits.
+cpf() {
+  local digits=$1 length sum i rest
+  for length in 9 10; do
+    sum=0
+    for ((i = 0; i < length; i++)); do sum=$((sum + ${digits:i:1} * (length + 1 - i))); done
+    rest=$((sum % 11))
+    digits+=$((rest < 2 ? 0 : 11 - rest))
+  done
+  echo "$digits"
+}
+
+# seed_user URL N: creates user N, prints its id.
+seed_user() {
+  local url=$1 n=$2 nick body response id
+  nick=$(printf 'seed%03d' "$n")
+  body=$(jq -nc --arg nick "$nick" --arg cpf "$(cpf "$(printf '9%08d' "$n")")" --arg phone "$(printf '+551198%07d' "$n")" '{
+    query: "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
+    variables: { input: { nickName: $nick, fullName: ("Seed User " + $nick), password: "seed-password",
+                          cpf: $cpf, email: ($nick + "@bench.example.com"), phoneNumber: $phone } } }')
+  response=$(gql "$url" "$body")
+  id=$(jq -r '.data.createUser.id // empty' <<<"$response")
+  [[ -n $id ]] || die "seeding user $n at $url failed: $response"
+  echo "$id"
+}
+
+# seed_order URL USER_ID N: creates an order for USER_ID.
+seed_order() {
+  local body response
+  body=$(jq -nc --arg user "$2" --arg n "$3" '{
+    query: "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }",
+    variables: { input: { userId: $user, itemDescription: ("seed item " + $n), itemQuantity: 2, itemPrice: "10.50" } } }')
+  response=$(gql "$1" "$body")
+  [[ -n $(jq -r '.data.createOrder.id // empty' <<<"$response") ]] || die "seeding order $3 failed: $response"
+}
+
+# in_parallel JOBS FUNCTION ARGS_PER_LINE...: runs FUNCTION once per line of stdin (its words
+# appended to the arguments), JOBS at a time; fails when any call failed.
+in_parallel() {
+  local jobs=$1 fn=$2 line pids=() failed=0 pid
+  shift 2
+  while read -r line; do
+    # shellcheck disable=SC2086 # the line's words are the arguments
+    "$fn" "$@" $line &
+    pids+=($!)
+    if ((${#pids[@]} >= jobs)); then
+      for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+      pids=()
+    fi
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  return "$failed"
+}
+
+# seed_users URL FILE: SEED_USERS users, their ids in FILE.
+seed_users() {
+  seq 1 "$SEED_USERS" | in_parallel 4 seed_user "$1" >"$2"
+  (($(wc -l <"$2") == SEED_USERS)) || die "seeding users at $1 did not give $SEED_USERS ids"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Measuring: every result is one JSON line in $RESULTS.
+
+# record KEY LABEL PATH FLOOR CONNECTIONS JSON: keeps one measurement.
+record() {
+  jq -c --arg key "$1" --arg name "$2" --arg path "$3" --arg floor "$4" --argjson c "$5" \
+    '{key: $key, label: $name, path: $path, floor: $floor, connections: $c} + .' <<<"$6" >>"$RESULTS"
+  jq -r '"    \(.connections) conn: \(.rps | floor) req/s, p50 \(.p50_us) µs, p99 \(.p99_us) µs, errors \(.errors)"' \
+    <<<"$(tail -n 1 "$RESULTS")" >&2
+}
+
+# wrk_once SCENARIO URL CONNECTIONS SECONDS [IDS_FILE] [TAG]: prints wrk's BENCH_JSON.
+wrk_once() {
+  local scenario=$1 url=$2 connections=$3 seconds=$4 ids=${5:-} tag=${6:-1} threads output
+  threads=$((connections < WRK_THREADS ? connections : WRK_THREADS))
+  output=$(BENCH_SCENARIO=$scenario BENCH_IDS_FILE=$ids BENCH_TAG=$tag \
+    wrk -t "$threads" -c "$connections" -d "${seconds}s" --timeout 10s -s scripts/bench/graphql.lua "$url/graphql")
+  grep '^BENCH_JSON ' <<<"$output" | sed 's/^BENCH_JSON //' || die "wrk printed no result: $output"
+}
+
+# bench_graphql KEY LABEL PATH SCENARIO URL [IDS_FILE] [warm]: one scenario at each connection count.
+bench_graphql() {
+  local key=$1 label=$2 path=$3 scenario=$4 url=$5 ids=${6:-} warm=${7:-} c tag=0 result first_error
+  say "$label"
+  if [[ $warm == warm ]]; then wrk_once "$scenario" "$url" 16 "$WARMUP_SECONDS" "$ids" 9 >/dev/null; fi
+  for c in "${CONNECTIONS[@]}"; do
+    tag=$((tag + 1))
+    result=$(wrk_once "$scenario" "$url" "$c" "$SECONDS_EACH" "$ids" "$tag")
+    record "$key" "$label" "$path" typename "$c" "$result"
+    first_error=$(jq -r '.first_error // empty' <<<"$result")
+    [[ -z $first_error ]] || say "    first error: $first_error"
+    sleep 1
+  done
+}
+
+bench_rpc_ping() {
+  local line
+  say "RPC ping round trip through RabbitMQ (users-worker, no database)"
+  local list
+  list=$(
+    IFS=,
+    echo "${CONNECTIONS[*]}"
+  )
+  while read -r line; do
+    record rpc_ping "RPC ping via RabbitMQ" "rpc_ping example → RabbitMQ → users-worker → back" rpc_ping \
+      "$(jq .concurrency <<<"$line")" "$line"
+  done < <("$CARGO_TARGET_DIR/release/examples/rpc_ping" --amqp-url "$AMQP_URL" --concurrency "$list" \
+    --seconds "$SECONDS_EACH")
+}
+
+bench_redis_get() {
+  local c csv rps requests
+  say "Redis GET round trip (redis-benchmark, a 300-byte value)"
+  redis -n "$REDIS_DB" SET 'key:__rand_int__' "$(head -c 300 /dev/zero | tr '\0' x)" >/dev/null
+  for c in "${CONNECTIONS[@]}"; do
+    # redis-benchmark counts requests, not seconds: a short run tells how many fill the time.
+    rps=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --dbnum "$REDIS_DB" -t get -c "$c" -n 5000 --csv |
+      awk -F'","' 'NR == 2 { print int($2) }')
+    requests=$((rps * SECONDS_EACH))
+    csv=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" --dbnum "$REDIS_DB" -t get -c "$c" -n "$requests" --csv |
+      tail -n 1 | tr -d '"')
+    # test,rps,avg_latency_ms,min_latency_ms,p50_latency_ms,p95_latency_ms,p99_latency_ms,max_latency_ms
+    record redis_get "Redis GET" "redis-benchmark → Redis" redis_get "$c" "$(awk -F, -v n="$requests" '{
+      printf "{\"requests\":%d,\"rps\":%s,\"p50_us\":%d,\"p99_us\":%d,\"mean_us\":%d,\"errors\":0}", n, $2, $5 * 1000, $7 * 1000, $3 * 1000 }' <<<"$csv")"
+    sleep 1
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# The report.
+
+format_report() {
+  local hash_json=$1
+  cat <<EOF
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit \`$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')\`, with:
+
+\`\`\`sh
+$command_line
+\`\`\`
+
+${SECONDS_EACH} s per measurement, after a ${WARMUP_SECONDS} s warm-up for the read scenarios. Everything runs on this
+one machine: the load generators take CPU from the system they measure.
+
+- **Machine**: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) memory, $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"'), Linux $(uname -r); load average at the start: $LOAD_AT_START.
+- **Versions**: $(rustc --version | cut -d' ' -f1-2), PostgreSQL $(psql_admin -c 'SHOW server_version' | cut -d' ' -f1), RabbitMQ $(rmqctl version 2>/dev/null | head -n 1) (Erlang/OTP $(rmqctl eval 'erlang:system_info(otp_release).' 2>/dev/null | tr -d '"')), Redis $(redis INFO server | tr -d '\r' | awk -F: '/^redis_version/ { print $2 }'), $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $(redis-benchmark --version | cut -d' ' -f1-2); crates: $(for crate in async-graphql axum lapin sea-orm sqlx redis tokio; do awk -v c="$crate" '$0 == "name = \"" c "\"" { getline; gsub(/version = |"/, ""); printf "%s %s, ", c, $0; exit }' Cargo.lock; done | sed 's/, $//').
+- **Setup**: users-worker and orders-worker (RPC_PREFETCH 32) on PostgreSQL through RabbitMQ; gateways with the
+  defaults but for the cache: "cached" (Redis, TTL 30 s), "uncached" (\`CACHE_TTL_SECONDS=0\`), "embedded"
+  (no \`AMQP_URL\`: both services in the gateway's process on SQLite, in-process cache) and "embedded,
+  uncached". Seeded with $SEED_USERS users and $SEED_ORDERS orders (one per user); reads cycle over the $SEED_USERS users.
+- **Argon2id** (m = $(jq .memory_kib <<<"$hash_json") KiB, t = $(jq .iterations <<<"$hash_json"), p = $(jq .parallelism <<<"$hash_json")): one hash takes $(jq .median_ms <<<"$hash_json") ms (median of $(jq .runs <<<"$hash_json"); $(jq .min_ms <<<"$hash_json")–$(jq .max_ms <<<"$hash_json") ms), and the users service hashes $(jq .slots <<<"$hash_json") at a time: at most **$(jq .max_per_second <<<"$hash_json") createUser/s** here.
+
+Requests per second, latency percentiles as the client saw them, errors (socket errors, timeouts, responses
+that are not 200 or carry \`errors\`), and the ratio of the rate to its floor at the same connections
+(GraphQL rows: \`{ __typename }\`).
+
+| scenario | path | conns | req/s | p50 | p99 | errors | × floor |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+$(jq -rs '
+  def ratio: if . >= 0.1 then "\((. * 100 | round) / 100)" else "\((. * 1000 | round) / 1000)" end;
+  def lat: if . < 1000 then "\(.) µs" elif . < 10000 then "\((. / 10 | round) / 100) ms" else "\((. / 100 | round) / 10) ms" end;
+  (map(select(.key == "typename")) | map({(.connections | tostring): .rps}) | add) as $floor
+  | .[]
+  | "| \(.label) | \(.path) | \(.connections) | \(.rps | round) | \(.p50_us | lat) | \(.p99_us | lat) | \(.errors) | "
+    + (if .floor == .key then "floor"
+       elif $floor[.connections | tostring] then (.rps / $floor[.connections | tostring]) | ratio
+       else "–" end) + " |"' "$RESULTS")
+
+**Targets** (the issue's, on this 2-core machine):
+
+$(jq -rs '
+  def at(k; c): (map(select(.key == k and .connections == c)) | first) // null;
+  def ok(b): if b then "**met**" else "**missed**" end;
+  def r2: (. * 100 | round) / 100;
+  (at("typename"; 64)) as $floor64 | (at("user_cached"; 64)) as $cached64 | (at("user_uncached"; 64)) as $uncached64
+  | (at("user_uncached"; 1)) as $uncached1 | (at("orders_uncached"; 1)) as $orders1
+  | (map(.errors) | add) as $errors
+  | [ if $floor64 and $cached64 then
+        "- cached `user(id)` ≥ 0.5 × the `{ __typename }` floor at 64 connections: \(($cached64.rps / $floor64.rps) | r2) × — \(ok($cached64.rps >= 0.5 * $floor64.rps))"
+      else "- cached `user(id)` at 64 connections: not measured" end,
+      if $floor64 and $uncached64 then
+        "- uncached `user(id)` ≥ 0.12 × that floor: \(($uncached64.rps / $floor64.rps) | r2) × — \(ok($uncached64.rps >= 0.12 * $floor64.rps))"
+      else "- uncached `user(id)` at 64 connections: not measured" end,
+      if $uncached1 then
+        "- uncached `user(id)` p50 < 600 µs at 1 connection: \($uncached1.p50_us) µs — \(ok($uncached1.p50_us < 600))"
+      else "- uncached `user(id)` at 1 connection: not measured" end,
+      if $orders1 and $uncached1 then
+        "- 100 orders with their users: p50 < 2 × one uncached `user(id)` at 1 connection: \($orders1.p50_us) µs vs 2 × \($uncached1.p50_us) µs — \(ok($orders1.p50_us < 2 * $uncached1.p50_us))"
+      else "- 100 orders with their users at 1 connection: not measured" end,
+      "- no errors at any concurrency: \($errors) — \(ok($errors == 0))"
+    ] | .[]' "$RESULTS")
+EOF
+}
+
+# write_report FILE SECTION_FILE: replaces what lies between the markers, keeping the rest.
+write_report() {
+  local file=$1 section=$2
+  if [[ ! -f $file ]] || ! grep -qxF "$BEGIN_MARK" "$file" || ! grep -qxF "$END_MARK" "$file"; then
+    {
+      printf '# Benchmarks\n\nWhere the time goes, layer by layer, beside the floors this machine allows. `scripts/bench.sh`\n'
+      printf 'writes everything between the markers below; the reading after them is written by hand.\n\n'
+      printf '%s\n%s\n\n## Reading\n\n(To be written from a run on a quiet machine.)\n' "$BEGIN_MARK" "$END_MARK"
+    } >"$file"
+  fi
+  awk -v begin="$BEGIN_MARK" -v end="$END_MARK" -v section="$section" '
+    $0 == begin { print; while ((getline line < section) > 0) print line; skipping = 1; next }
+    $0 == end { skipping = 0 }
+    !skipping { print }' "$file" >"$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+ensure_services
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v jq >/dev/null || missing+=(jq)
+command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+if ((${#missing[@]})); then
+  say "installing from Debian's packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || say "warning: apt-get update failed"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+fi
+
+say "building the release binaries and the measuring examples"
+cargo build --release -p gateway -p users-worker -p orders-worker --bins --example rpc_ping --example hash_time
+
+WORK=$(mktemp -d)
+RESULTS=$WORK/results.jsonl
+VHOST=gqlmq-bench-$RUN_ID
+rmqctl add_vhost "$VHOST"
+rmqctl set_permissions -p "$VHOST" guest ".*" ".*" ".*"
+USERS_DB=gqlmq_bench_${RUN_ID}_users ORDERS_DB=gqlmq_bench_${RUN_ID}_orders
+for db in "$USERS_DB" "$ORDERS_DB"; do
+  psql_admin -c "CREATE DATABASE $db"
+  DATABASES+=("$db")
+done
+REDIS_DB=$(claim_redis_db)
+redis -n "$REDIS_DB" FLUSHDB >/dev/null
+say "run $RUN_ID: vhost $VHOST, databases $USERS_DB and $ORDERS_DB, Redis db $REDIS_DB"
+
+AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/$VHOST
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT/$REDIS_DB
+PREFIX=gqlmq-bench-$RUN_ID
+free_port port && CACHED=http://127.0.0.1:$port
+free_port port && UNCACHED=http://127.0.0.1:$port
+free_port port && EMBEDDED=http://127.0.0.1:$port
+free_port port && EMBEDDED_UNCACHED=http://127.0.0.1:$port
+mkdir -p "$WORK/embedded" "$WORK/embedded-uncached"
+
+start users-worker users-worker AMQP_URL="$AMQP_URL" USERS_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$USERS_DB"
+start orders-worker orders-worker AMQP_URL="$AMQP_URL" ORDERS_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$ORDERS_DB"
+start gateway-cached gateway AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" CACHE_KEY_PREFIX="$PREFIX" \
+  LISTEN_ADDR="${CACHED#http://}"
+start gateway-uncached gateway AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" CACHE_KEY_PREFIX="$PREFIX" \
+  CACHE_TTL_SECONDS=0 LISTEN_ADDR="${UNCACHED#http://}"
+start gateway-embedded gateway DATA_DIR="$WORK/embedded" LISTEN_ADDR="${EMBEDDED#http://}"
+start gateway-embedded-uncached gateway DATA_DIR="$WORK/embedded-uncached" CACHE_TTL_SECONDS=0 \
+  LISTEN_ADDR="${EMBEDDED_UNCACHED#http://}"
+wait_ready gateway-cached "$CACHED"
+wait_ready gateway-uncached "$UNCACHED"
+wait_ready gateway-embedded "$EMBEDDED"
+wait_ready gateway-embedded-uncached "$EMBEDDED_UNCACHED"
+say "all running: cached $CACHED, uncached $UNCACHED, embedded $EMBEDDED, embedded uncached $EMBEDDED_UNCACHED"
+
+say "seeding: $SEED_USERS users and $SEED_ORDERS orders over RabbitMQ, $SEED_USERS users in each embedded gateway"
+seed_users "$CACHED" "$WORK/users.ids"
+paste -d' ' <(head -n "$SEED_ORDERS" "$WORK/users.ids") <(seq 1 "$SEED_ORDERS") | in_parallel 8 seed_order "$CACHED"
+seed_users "$EMBEDDED" "$WORK/embedded.ids"
+seed_users "$EMBEDDED_UNCACHED" "$WORK/embedded-uncached.ids"
+
+say "argon2id hash time"
+HASH_JSON=$("$CARGO_TARGET_DIR/release/examples/hash_time" 20)
+
+# Floors first, then reads, then writes (which add rows the reads would otherwise see).
+bench_graphql typename '`{ __typename }`' "HTTP + GraphQL, no I/O (cached gateway)" typename "$CACHED" "" warm
+bench_rpc_ping
+bench_redis_get
+bench_graphql user_cached '`user(id)` cached' "gateway → Redis hit" user "$CACHED" "$WORK/users.ids" warm
+bench_graphql user_uncached '`user(id)` uncached' "gateway → RabbitMQ → users-worker → PostgreSQL" user \
+  "$UNCACHED" "$WORK/users.ids" warm
+bench_graphql orders_only_uncached '`orders(first: 100)` alone, uncached' \
+  "one orders RPC → PostgreSQL, 100 rows" orders_only "$UNCACHED" "" warm
+bench_graphql orders_uncached '`orders(first: 100)` + users, uncached' \
+  "the orders RPC, then one batched users RPC (DataLoader)" orders "$UNCACHED" "" warm
+bench_graphql embedded_cached '`user(id)` embedded' "in-process cache hit" user "$EMBEDDED" "$WORK/embedded.ids" warm
+bench_graphql embedded_uncached '`user(id)` embedded, uncached' "in-process transport → SQLite" user \
+  "$EMBEDDED_UNCACHED" "$WORK/embedded-uncached.ids" warm
+bench_graphql update_user '`updateUser`' "RPC + PostgreSQL write, then Redis invalidation (cached gateway)" \
+  update_user "$CACHED" "$WORK/users.ids"
+bench_graphql create_order '`createOrder`' "user check + write, then Redis invalidation (cached gateway)" \
+  create_order "$CACHED" "$WORK/users.ids"
+bench_graphql create_user '`createUser`' \
+  "bounded by argon2id: one hash takes $(jq .median_ms <<<"$HASH_JSON") ms, $(jq .slots <<<"$HASH_JSON") at a time" create_user "$CACHED"
+
+format_report "$HASH_JSON" >"$WORK/report.md"
+echo
+cat "$WORK/report.md"
+if [[ -n ${BENCH_RAW:-} ]]; then
+  cp "$RESULTS" "$BENCH_RAW"
+  say "kept the measurements in $BENCH_RAW"
+fi
+if [[ -n $OUTPUT ]]; then
+  write_report "$OUTPUT" "$WORK/report.md"
+  say "wrote the results to $OUTPUT"
+fi
