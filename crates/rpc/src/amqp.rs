@@ -423,19 +423,26 @@ impl AmqpPublisher {
         Self { url, name: format!("{name}-events"), link: tokio::sync::Mutex::new(None) }
     }
 
-    async fn try_publish(&self, envelope: &Envelope) -> anyhow::Result<()> {
+    /// The channel to publish on, (re)opened when missing or broken. The lock covers only
+    /// this: publishes and their confirms run concurrently on the shared channel.
+    async fn channel(&self) -> anyhow::Result<Channel> {
         let mut link = self.link.lock().await;
-        if link
-            .as_ref()
-            .is_none_or(|(connection, channel)| !connection.status().connected() || !channel.status().connected())
+        if let Some((connection, channel)) = link.as_ref()
+            && connection.status().connected()
+            && channel.status().connected()
         {
-            let connection = connect(&self.url, &self.name).await?;
-            let channel = connection.create_channel().await?;
-            channel.confirm_select(ConfirmSelectOptions::default()).await?;
-            declare_events_exchange(&channel).await?;
-            *link = Some((connection, channel));
+            return Ok(channel.clone());
         }
-        let Some((_, channel)) = link.as_ref() else { unreachable!("set just above") };
+        let connection = connect(&self.url, &self.name).await?;
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        declare_events_exchange(&channel).await?;
+        *link = Some((connection, channel.clone()));
+        Ok(channel)
+    }
+
+    async fn try_publish(&self, envelope: &Envelope) -> anyhow::Result<()> {
+        let channel = self.channel().await?;
         let body = serde_json::to_vec(&envelope.event)?;
         let properties =
             BasicProperties::default().with_content_type(codec::CONTENT_TYPE.into()).with_delivery_mode(PERSISTENT);
