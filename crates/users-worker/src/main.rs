@@ -6,6 +6,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rpc::process::{init_tracing, redact_url, shutdown_on_signal};
 
+/// glibc's allocator shows up in profiles under concurrency; mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about)]
 struct Config {
