@@ -125,7 +125,9 @@ mod tests {
         fn only_the_cursors_we_make_are_accepted(id in any::<u128>(), style in 0usize..5) {
             let id = Uuid::from_u128(id);
             let cursor = URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", written(id, style)));
-            prop_assert_eq!(decode_cursor(&cursor), (style == 0).then_some(id));
+            // An id without the letters a-f reads the same in upper case: that one is ours too.
+            let ours = written(id, style) == written(id, 0);
+            prop_assert_eq!(decode_cursor(&cursor), ours.then_some(id));
         }
 
         #[test]
