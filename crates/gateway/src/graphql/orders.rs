@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     Gateway,
     error::{RpcResultExt, gql_error},
-    pagination::{PageInfo, count, encode_cursor, page_args},
+    pagination::{connection, page_args},
     scalars::{DateTime, Decimal},
     users::User,
 };
@@ -50,28 +50,7 @@ impl Order {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct OrderEdge {
-    pub cursor: String,
-    pub node: Order,
-}
-
-#[derive(SimpleObject)]
-pub struct OrderConnection {
-    pub edges: Vec<OrderEdge>,
-    pub nodes: Vec<Order>,
-    pub page_info: PageInfo,
-    pub total_count: i32,
-}
-
-impl From<rpc::Page<wire::Order>> for OrderConnection {
-    fn from(page: rpc::Page<wire::Order>) -> Self {
-        let page_info = PageInfo::of(&page, |order| order.id);
-        let nodes: Vec<Order> = page.items.into_iter().map(Order::from).collect();
-        let edges = nodes.iter().map(|node| OrderEdge { cursor: encode_cursor(node.id), node: node.clone() }).collect();
-        Self { edges, nodes, page_info, total_count: count(page.total_count) }
-    }
-}
+connection!(OrderConnection, OrderEdge, Order, wire::Order);
 
 #[derive(Default)]
 pub struct OrderQuery;

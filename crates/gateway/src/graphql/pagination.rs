@@ -60,6 +60,38 @@ impl PageInfo {
     }
 }
 
+/// Declares a Relay connection type and its edge type for a node with an `id` field, built
+/// from the service's page of wire items (`connection!(UserConnection, UserEdge, User, wire::User)`).
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ty, $wire:ty) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $connection {
+            pub edges: Vec<$edge>,
+            pub nodes: Vec<$node>,
+            pub page_info: $crate::graphql::pagination::PageInfo,
+            pub total_count: i32,
+        }
+
+        impl From<rpc::Page<$wire>> for $connection {
+            fn from(page: rpc::Page<$wire>) -> Self {
+                use $crate::graphql::pagination::{PageInfo, count, encode_cursor};
+                let page_info = PageInfo::of(&page, |item| item.id);
+                let nodes: Vec<$node> = page.items.into_iter().map(<$node>::from).collect();
+                let edges =
+                    nodes.iter().map(|node| $edge { cursor: encode_cursor(node.id), node: node.clone() }).collect();
+                Self { edges, nodes, page_info, total_count: count(page.total_count) }
+            }
+        }
+    };
+}
+pub(crate) use connection;
+
 /// Clamps a count for GraphQL's `Int`.
 pub fn count(total: u64) -> i32 {
     i32::try_from(total).unwrap_or(i32::MAX)

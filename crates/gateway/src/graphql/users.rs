@@ -8,7 +8,7 @@ use super::{
     Gateway,
     error::RpcResultExt,
     orders::OrderConnection,
-    pagination::{PageInfo, count, encode_cursor, page_args},
+    pagination::{connection, page_args},
     scalars::DateTime,
 };
 
@@ -60,28 +60,7 @@ impl User {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct UserEdge {
-    pub cursor: String,
-    pub node: User,
-}
-
-#[derive(SimpleObject)]
-pub struct UserConnection {
-    pub edges: Vec<UserEdge>,
-    pub nodes: Vec<User>,
-    pub page_info: PageInfo,
-    pub total_count: i32,
-}
-
-impl From<rpc::Page<wire::User>> for UserConnection {
-    fn from(page: rpc::Page<wire::User>) -> Self {
-        let page_info = PageInfo::of(&page, |user| user.id);
-        let nodes: Vec<User> = page.items.into_iter().map(User::from).collect();
-        let edges = nodes.iter().map(|node| UserEdge { cursor: encode_cursor(node.id), node: node.clone() }).collect();
-        Self { edges, nodes, page_info, total_count: count(page.total_count) }
-    }
-}
+connection!(UserConnection, UserEdge, User, wire::User);
 
 #[derive(Default)]
 pub struct UserQuery;
