@@ -22,13 +22,15 @@ use std::{
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use rpc::{
-    Page, RpcClient, RpcError,
+    Page, RpcClient, RpcError, RpcResult,
     orders::{GetOrders, Order, OrdersOfUsers, UserOrdersKey},
     users::{GetUsers, User},
 };
 use uuid::Uuid;
 
-use crate::cache::FieldCache;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::cache::{FieldCache, keys::Keys, store::CacheKey};
 
 /// Passes of one poll before the scope yields to the runtime.
 const MAX_PASSES: usize = 10_000;
@@ -140,6 +142,37 @@ struct Source {
     cache: Arc<FieldCache>,
 }
 
+impl Source {
+    /// Entities by id: `key` names each id's cache key, `fetch` is the batch RPC for the ids
+    /// the cache missed, `id_of` reads an entity's id.
+    async fn by_ids<T, Fut>(
+        &self,
+        ids: &[Uuid],
+        key: fn(&Keys, Uuid) -> CacheKey,
+        fetch: impl Fn(RpcClient, Vec<Uuid>) -> Fut,
+        id_of: fn(&T) -> Uuid,
+    ) -> Result<HashMap<Uuid, T>, RpcError>
+    where
+        T: Serialize + DeserializeOwned,
+        Fut: Future<Output = RpcResult<Vec<T>>>,
+    {
+        let keys = ids.iter().map(|id| key(&self.cache.keys, *id)).collect();
+        let entities = self
+            .cache
+            .get_many(keys, |missing| {
+                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
+                let fetched = fetch(self.rpc.clone(), wanted.clone());
+                async move {
+                    let mut found: HashMap<Uuid, T> =
+                        fetched.await?.into_iter().map(|entity| (id_of(&entity), entity)).collect();
+                    Ok(wanted.iter().map(|id| found.remove(id)).collect())
+                }
+            })
+            .await?;
+        Ok(entities.into_iter().flatten().map(|entity| (id_of(&entity), entity)).collect())
+    }
+}
+
 /// Users by id: one `users.get` per batch, for the misses only.
 pub struct UserLoader(Source);
 
@@ -148,21 +181,8 @@ impl Loader<Uuid> for UserLoader {
     type Error = RpcError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, User>, RpcError> {
-        let Source { rpc, cache } = &self.0;
-        let keys = ids.iter().map(|id| cache.keys.user(*id)).collect();
-        let users = cache
-            .get_many(keys, |missing| async move {
-                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-                let mut found: HashMap<Uuid, User> = rpc
-                    .call(&GetUsers { ids: wanted.clone() })
-                    .await?
-                    .into_iter()
-                    .map(|user| (user.id, user))
-                    .collect();
-                Ok(wanted.iter().map(|id| found.remove(id)).collect())
-            })
-            .await?;
-        Ok(users.into_iter().flatten().map(|user| (user.id, user)).collect())
+        let fetch = |rpc: RpcClient, ids| async move { rpc.call(&GetUsers { ids }).await };
+        self.0.by_ids(ids, Keys::user, fetch, |user: &User| user.id).await
     }
 }
 
@@ -174,21 +194,8 @@ impl Loader<Uuid> for OrderLoader {
     type Error = RpcError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Order>, RpcError> {
-        let Source { rpc, cache } = &self.0;
-        let keys = ids.iter().map(|id| cache.keys.order(*id)).collect();
-        let orders = cache
-            .get_many(keys, |missing| async move {
-                let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-                let mut found: HashMap<Uuid, Order> = rpc
-                    .call(&GetOrders { ids: wanted.clone() })
-                    .await?
-                    .into_iter()
-                    .map(|order| (order.id, order))
-                    .collect();
-                Ok(wanted.iter().map(|id| found.remove(id)).collect())
-            })
-            .await?;
-        Ok(orders.into_iter().flatten().map(|order| (order.id, order)).collect())
+        let fetch = |rpc: RpcClient, ids| async move { rpc.call(&GetOrders { ids }).await };
+        self.0.by_ids(ids, Keys::order, fetch, |order: &Order| order.id).await
     }
 }
 
