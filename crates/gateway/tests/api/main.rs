@@ -8,6 +8,7 @@ mod helpers;
 mod http;
 mod orders;
 mod outages;
+mod persistence;
 mod schema;
 mod users;
 
