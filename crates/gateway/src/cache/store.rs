@@ -1,10 +1,11 @@
 //! Where cached fields live: Redis, shared by every gateway, or this process's memory.
 //!
 //! Both stores keep *generations*: a counter per generation key, bumped by every write to
-//! what it covers. A value is stored under `value_key@generation`, so bumping the generation
-//! invalidates every value read under the old one, without deleting or scanning keys. It also
-//! closes the classic race of read-through caches: a reader that read generation G before a
-//! write and fetched the old row writes it back under G, which nobody reads any more.
+//! what it covers. A value is stored with the generation it was read under (in memory under
+//! `value_key@generation`, in Redis tagged with it), so bumping the generation invalidates every
+//! value read under the old one, without deleting or scanning keys. It also closes the classic
+//! race of read-through caches: a reader that read generation G before a write and fetched the
+//! old row writes it back under G, which nobody reads any more.
 
 use std::{
     collections::HashMap,
@@ -54,20 +55,26 @@ fn versioned(key: &str, generation: u64) -> String {
 /// by the caller's timeout.
 pub struct RedisStore {
     connection: redis::aio::ConnectionManager,
-    read_script: redis::Script,
     generation_ttl: Duration,
 }
 
-/// KEYS come in pairs (generation key, value key); the answer is (generation, value) pairs.
-const READ_SCRIPT: &str = r"
-local out = {}
-for i = 1, #KEYS, 2 do
-  local generation = redis.call('GET', KEYS[i]) or '0'
-  out[#out + 1] = generation
-  out[#out + 1] = redis.call('GET', KEYS[i + 1] .. '@' .. generation)
-end
-return out
-";
+/// In Redis a value key holds one value, tagged with the generation it was read under (8
+/// bytes, big-endian, before the value), so a read is one plain MGET of generation and value
+/// keys: no script for Redis to run. A tag that is not the current generation is a miss. A
+/// late writer may replace a fresher value with an older tag; that costs a miss, never a stale
+/// read.
+fn tagged(generation: u64, value: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8 + value.len());
+    bytes.extend_from_slice(&generation.to_be_bytes());
+    bytes.extend_from_slice(value);
+    bytes
+}
+
+/// The value of a tagged entry, if it was stored under `generation`.
+fn untag(entry: &[u8], generation: u64) -> Option<Vec<u8>> {
+    let (tag, value) = entry.split_first_chunk::<8>()?;
+    (u64::from_be_bytes(*tag) == generation).then(|| value.to_vec())
+}
 
 impl RedisStore {
     /// Does not connect: the first command does, and later ones reconnect after failures, so
@@ -79,25 +86,25 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
         let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { connection, read_script: redis::Script::new(READ_SCRIPT), generation_ttl })
+        Ok(Self { connection, generation_ttl })
     }
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn read(&self, keys: &[CacheKey]) -> anyhow::Result<Vec<Found>> {
-        let mut invocation = self.read_script.prepare_invoke();
-        for key in keys {
-            invocation.key(&key.generation).key(&key.value);
-        }
+        let names: Vec<&str> = keys.iter().flat_map(|key| [key.generation.as_str(), key.value.as_str()]).collect();
         let mut connection = self.connection.clone();
-        let reply: Vec<Option<Vec<u8>>> = invocation.invoke_async(&mut connection).await?;
+        let reply: Vec<Option<Vec<u8>>> = redis::cmd("MGET").arg(&names).query_async(&mut connection).await?;
         reply
             .chunks(2)
             .map(|pair| {
-                let generation = pair.first().cloned().flatten().unwrap_or_default();
-                let generation = std::str::from_utf8(&generation)?.parse().unwrap_or(0);
-                Ok(Found { generation, value: pair.get(1).cloned().flatten() })
+                let generation = match pair.first().and_then(Option::as_deref) {
+                    Some(text) => std::str::from_utf8(text)?.parse()?,
+                    None => 0,
+                };
+                let value = pair.get(1).and_then(Option::as_deref).and_then(|entry| untag(entry, generation));
+                Ok(Found { generation, value })
             })
             .collect()
     }
@@ -105,7 +112,7 @@ impl Store for RedisStore {
     async fn write(&self, entries: &[(CacheKey, u64, Vec<u8>)], ttl: Duration) -> anyhow::Result<()> {
         let mut pipe = redis::pipe();
         for (key, generation, value) in entries {
-            pipe.set_ex(versioned(&key.value, *generation), value, ttl.as_secs().max(1)).ignore();
+            pipe.set_ex(&key.value, tagged(*generation, value), ttl.as_secs().max(1)).ignore();
         }
         let mut connection = self.connection.clone();
         pipe.query_async::<()>(&mut connection).await?;
@@ -200,5 +207,18 @@ impl Store for MemoryStore {
         }
         memory.prune(now);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tagged_value_reads_back_only_under_its_generation() {
+        let entry = tagged(7, b"{\"id\":1}");
+        assert_eq!(untag(&entry, 7).as_deref(), Some(&b"{\"id\":1}"[..]));
+        assert_eq!(untag(&entry, 8), None);
+        assert_eq!(untag(b"short", 0), None);
     }
 }
