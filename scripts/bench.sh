@@ -40,8 +40,6 @@ readonly OUTPUT=${BENCH_OUTPUT-BENCHMARKS.md}
 readonly SEED_USERS=100 SEED_ORDERS=100
 readonly BEGIN_MARK='<!-- BEGIN scripts/bench.sh output: replaced by each run -->'
 readonly END_MARK='<!-- END scripts/bench.sh output -->'
-# As scripts/test.sh: db 0 holds the claims, runs take one of 1..15.
-readonly REDIS_DBS=15 REDIS_CLAIM_SECONDS=10800
 
 if ! [[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]]; then die "BENCH_SECONDS must be a whole number of seconds"; fi
 command_line="BENCH_SECONDS=$SECONDS_EACH"
@@ -85,8 +83,7 @@ cleanup() {
     psql_admin -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" && say "dropped database $db"
   done
   if [[ -n $REDIS_DB ]]; then
-    redis -n "$REDIS_DB" FLUSHDB >/dev/null && redis -n 0 DEL "gqlmq-test:redis-db:$REDIS_DB" >/dev/null &&
-      say "flushed Redis db $REDIS_DB"
+    release_redis_db "$REDIS_DB"
   fi
   [[ -n $WORK ]] && rm -rf "$WORK"
   return "$status"
@@ -94,18 +91,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-claim_redis_db() {
-  local first=$((RANDOM % REDIS_DBS)) i db
-  for ((i = 0; i < REDIS_DBS; i++)); do
-    db=$(((first + i) % REDIS_DBS + 1))
-    if [[ $(redis -n 0 SET "gqlmq-test:redis-db:$db" "bench-$RUN_ID" NX EX "$REDIS_CLAIM_SECONDS") == OK ]]; then
-      echo "$db"
-      return
-    fi
-  done
-  die "every Redis db 1..$REDIS_DBS is held by another run"
-}
 
 # free_port VAR: sets VAR to a port nothing listens on and that this run has not handed out yet,
 # below the range the kernel hands out to outgoing connections (so none of those takes it).
@@ -389,7 +374,7 @@ for db in "$USERS_DB" "$ORDERS_DB"; do
   psql_admin -c "CREATE DATABASE $db"
   DATABASES+=("$db")
 done
-REDIS_DB=$(claim_redis_db)
+REDIS_DB=$(claim_redis_db "bench-$RUN_ID") || die "every Redis db 1..$REDIS_RUN_DBS is held by another run"
 redis -n "$REDIS_DB" FLUSHDB >/dev/null
 say "run $RUN_ID: vhost $VHOST, databases $USERS_DB and $ORDERS_DB, Redis db $REDIS_DB"
 

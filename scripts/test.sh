@@ -16,9 +16,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/gql-mq-target}
 # shellcheck source=scripts/lib/services.sh
 source scripts/lib/services.sh
 
-# The Redis dbs a run may take. Db 0 is left to scripts/run-local.sh and holds the claims below.
-readonly REDIS_TEST_DBS=15 REDIS_CLAIM_SECONDS=10800
-
 # What cleanup() must undo; each is set once the thing exists.
 TEST_RUN_ID="" VHOST_CREATED="" REDIS_DB="" LOG_DIR=""
 
@@ -44,8 +41,7 @@ cleanup() {
     TEST_RUN_ID=""
   fi
   if [[ -n $REDIS_DB ]]; then
-    redis -n "$REDIS_DB" FLUSHDB >/dev/null && redis -n 0 DEL "gqlmq-test:redis-db:$REDIS_DB" >/dev/null &&
-      say "flushed Redis db $REDIS_DB"
+    release_redis_db "$REDIS_DB"
     REDIS_DB=""
   fi
   [[ -n $LOG_DIR ]] && rm -rf "$LOG_DIR"
@@ -55,21 +51,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Takes a Redis db that no other run holds: a claim in db 0 (SET NX, expiring in case a run dies
-# without its cleanup) marks it, so runs started within moments of each other get different ones.
-claim_redis_db() {
-  local first=$((RANDOM % REDIS_TEST_DBS)) i db
-  for ((i = 0; i < REDIS_TEST_DBS; i++)); do
-    db=$(((first + i) % REDIS_TEST_DBS + 1))
-    if [[ $(redis -n 0 SET "gqlmq-test:redis-db:$db" "$TEST_RUN_ID" NX EX "$REDIS_CLAIM_SECONDS") == OK ]]; then
-      echo "$db"
-      return
-    fi
-  done
-  say "warning: every Redis db 1..$REDIS_TEST_DBS is held by another run; sharing db $((first + 1))"
-  echo $((first + 1))
-}
 
 # run_step COMMAND...: runs one step with its output also kept for the closing count.
 run_step() {
@@ -92,7 +73,10 @@ VHOST_CREATED=$vhost
 rmqctl set_permissions -p "$vhost" guest ".*" ".*" ".*"
 # The db is the run's own; the cache's keys also carry TEST_RUN_ID as their prefix, so even runs
 # that had to share a db never read each other's entries.
-REDIS_DB=$(claim_redis_db)
+REDIS_DB=$(claim_redis_db "$TEST_RUN_ID") || {
+  REDIS_DB=$((RANDOM % REDIS_RUN_DBS + 1))
+  say "warning: every Redis db 1..$REDIS_RUN_DBS is held by another run; sharing db $REDIS_DB"
+}
 redis -n "$REDIS_DB" FLUSHDB >/dev/null
 
 export TEST_RUN_ID

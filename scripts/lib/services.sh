@@ -113,3 +113,27 @@ ensure_services() {
   psql_admin -c 'SELECT 1' >/dev/null ||
     die "PostgreSQL does not let user postgres in without a password on 127.0.0.1:$PG_PORT (see pg_hba.conf)"
 }
+
+# Redis dbs 1..15 are handed out to runs (tests, benchmarks) so that concurrent runs never share
+# one: a claim key in db 0 (SET NX, expiring after 3 hours in case a run dies without cleaning
+# up) marks a db taken; db 0 itself is left to scripts/run-local.sh. Both scripts use these
+# two functions, so the protocol stays one.
+readonly REDIS_RUN_DBS=15 REDIS_CLAIM_SECONDS=10800
+
+# claim_redis_db OWNER: prints the db claimed for OWNER; fails when every db is taken.
+claim_redis_db() {
+  local first=$((RANDOM % REDIS_RUN_DBS)) i db
+  for ((i = 0; i < REDIS_RUN_DBS; i++)); do
+    db=$(((first + i) % REDIS_RUN_DBS + 1))
+    if [[ $(redis -n 0 SET "gqlmq-test:redis-db:$db" "$1" NX EX "$REDIS_CLAIM_SECONDS") == OK ]]; then
+      echo "$db"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# release_redis_db DB: empties DB and drops its claim.
+release_redis_db() {
+  redis -n "$1" FLUSHDB >/dev/null && redis -n 0 DEL "gqlmq-test:redis-db:$1" >/dev/null && say "flushed Redis db $1"
+}

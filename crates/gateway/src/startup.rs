@@ -166,7 +166,7 @@ async fn invalidate_on_events(broker: Broker, cache: Arc<FieldCache>, metrics: M
             if envelope.routing_key.starts_with("user.") {
                 cache.invalidate(cache.keys.user_written(event.id)).await;
             } else if let Some(user_id) = event.user_id.filter(|_| envelope.routing_key.starts_with("order.")) {
-                cache.invalidate(cache.keys.order_written(event.id, user_id)).await;
+                cache.invalidate(cache.keys.order_written(event.id, Some(user_id))).await;
             }
             metrics.events.with_label_values(&[envelope.routing_key.as_str()]).inc();
             Ok(())

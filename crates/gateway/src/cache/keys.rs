@@ -60,13 +60,12 @@ impl Keys {
         vec![self.generation(&format!("user:{id}")), self.generation("users")]
     }
 
-    /// What a write to order `id` of user `user_id` makes stale.
-    pub fn order_written(&self, id: Uuid, user_id: Uuid) -> Vec<String> {
-        vec![
-            self.generation(&format!("order:{id}")),
-            self.generation("orders"),
-            self.generation(&format!("orders-of:{user_id}")),
-        ]
+    /// What a write to order `id` of user `user_id` makes stale. Without a user (the order
+    /// does not exist) there is nothing of a user's to invalidate.
+    pub fn order_written(&self, id: Uuid, user_id: Option<Uuid>) -> Vec<String> {
+        let mut stale = vec![self.generation(&format!("order:{id}")), self.generation("orders")];
+        stale.extend(user_id.map(|user_id| self.generation(&format!("orders-of:{user_id}"))));
+        stale
     }
 }
 

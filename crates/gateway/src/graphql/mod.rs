@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use rpc::RpcClient;
 
+use self::error::RpcResultExt;
 use self::loaders::Loaders;
-use crate::cache::FieldCache;
+use crate::cache::{FieldCache, keys::Keys};
 use crate::limits::Limits;
 
 #[derive(MergedObject, Default)]
@@ -42,6 +43,19 @@ impl Gateway {
 
     pub fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
         ctx.data::<Loaders>()
+    }
+
+    /// Sends a write and invalidates what it may have changed (`stale`: generation keys)
+    /// before answering, so the client never reads its own write stale.
+    pub async fn write<M: rpc::Method>(
+        ctx: &Context<'_>,
+        request: &M,
+        stale: impl FnOnce(&Keys) -> Vec<String>,
+    ) -> async_graphql::Result<M::Response> {
+        let (rpc, cache) = (Self::rpc(ctx)?, Self::cache(ctx)?);
+        let result = rpc.call(request).await;
+        cache.after_write(&result, stale(&cache.keys)).await;
+        result.gql()
     }
 }
 

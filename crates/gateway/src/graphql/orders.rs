@@ -114,7 +114,8 @@ impl OrderMutation {
             item_quantity: input.item_quantity.into(),
             item_price: input.item_price.into_text("itemPrice").map_err(gql_error)?,
         };
-        Ok(write(ctx, id, Some(request.user_id), &request).await?.into())
+        let owner = Some(request.user_id);
+        Ok(Gateway::write(ctx, &request, |keys| keys.order_written(id, owner)).await?.into())
     }
 
     /// Changes the given fields; the total is computed again.
@@ -127,12 +128,12 @@ impl OrderMutation {
             item_price,
         };
         let owner = owner_of(ctx, id).await;
-        Ok(write(ctx, id, owner, &request).await?.into())
+        Ok(Gateway::write(ctx, &request, |keys| keys.order_written(id, owner)).await?.into())
     }
 
     async fn delete_order(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
         let owner = owner_of(ctx, id).await;
-        write(ctx, id, owner, &wire::DeleteOrder { id }).await
+        Gateway::write(ctx, &wire::DeleteOrder { id }, |keys| keys.order_written(id, owner)).await
     }
 }
 
@@ -140,17 +141,4 @@ impl OrderMutation {
 async fn owner_of(ctx: &Context<'_>, id: Uuid) -> Option<Uuid> {
     let order = Gateway::loaders(ctx).ok()?.orders.load_one(id).await.ok()??;
     Some(order.user_id)
-}
-
-/// Sends a write of order `id` and invalidates what it may have changed before answering.
-async fn write<M: rpc::Method>(ctx: &Context<'_>, id: Uuid, owner: Option<Uuid>, request: &M) -> Result<M::Response> {
-    let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-    let result = rpc.call(request).await;
-    // Without an owner (the order does not exist) there is nothing of a user's to invalidate.
-    let keys = match owner {
-        Some(user_id) => cache.keys.order_written(id, user_id),
-        None => cache.keys.order_written(id, Uuid::nil()),
-    };
-    cache.after_write(&result, keys).await;
-    result.gql()
 }

@@ -144,7 +144,7 @@ impl UserMutation {
             email: input.email,
             phone_number: input.phone_number,
         };
-        Ok(write(ctx, id, &request).await?.into())
+        Ok(Gateway::write(ctx, &request, |keys| keys.user_written(id)).await?.into())
     }
 
     /// Changes the given fields; the others stay.
@@ -157,7 +157,7 @@ impl UserMutation {
             email: input.email,
             phone_number: input.phone_number,
         };
-        Ok(write(ctx, id, &request).await?.into())
+        Ok(Gateway::write(ctx, &request, |keys| keys.user_written(id)).await?.into())
     }
 
     /// Replaces the password when currentPassword is right (UNAUTHENTICATED otherwise).
@@ -168,20 +168,12 @@ impl UserMutation {
         current_password: String,
         new_password: String,
     ) -> Result<bool> {
-        write(ctx, id, &wire::ChangePassword { id, current_password, new_password }).await
+        Gateway::write(ctx, &wire::ChangePassword { id, current_password, new_password }, |keys| keys.user_written(id))
+            .await
     }
 
     /// Deletes a user; their orders follow within seconds.
     async fn delete_user(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
-        write(ctx, id, &wire::DeleteUser { id }).await
+        Gateway::write(ctx, &wire::DeleteUser { id }, |keys| keys.user_written(id)).await
     }
-}
-
-/// Sends a write of user `id` and invalidates what it may have changed before answering, so
-/// the client never reads its own write stale.
-async fn write<M: rpc::Method>(ctx: &Context<'_>, id: Uuid, request: &M) -> Result<M::Response> {
-    let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-    let result = rpc.call(request).await;
-    cache.after_write(&result, cache.keys.user_written(id)).await;
-    result.gql()
 }
