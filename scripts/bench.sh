@@ -24,7 +24,9 @@
 #
 # Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS ("1 16 64"), BENCH_WARMUP_SECONDS (2),
 # BENCH_WRK_THREADS (2: wrk's threads, at most one per connection), BENCH_OUTPUT (BENCHMARKS.md;
-# empty: print only), BENCH_RAW (a file to keep every measurement in, one JSON line each).
+# empty: print only), BENCH_RAW (a file to keep every measurement in, one JSON line each),
+# BENCH_ONLY (scenario keys to run, e.g. "typename user_uncached"; a partial run prints its
+# table and writes no BENCHMARKS.md unless BENCH_OUTPUT says where).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,7 +38,8 @@ readonly SECONDS_EACH=${BENCH_SECONDS:-10}
 read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-1 16 64}"
 readonly WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
 readonly WRK_THREADS=${BENCH_WRK_THREADS:-2}
-readonly OUTPUT=${BENCH_OUTPUT-BENCHMARKS.md}
+read -r -a ONLY <<<"${BENCH_ONLY:-}"
+if ((${#ONLY[@]})); then readonly OUTPUT=${BENCH_OUTPUT-}; else readonly OUTPUT=${BENCH_OUTPUT-BENCHMARKS.md}; fi
 readonly SEED_USERS=100 SEED_ORDERS=100
 readonly BEGIN_MARK='<!-- BEGIN scripts/bench.sh output: replaced by each run -->'
 readonly END_MARK='<!-- END scripts/bench.sh output -->'
@@ -45,6 +48,7 @@ if ! [[ $SECONDS_EACH =~ ^[1-9][0-9]*$ ]]; then die "BENCH_SECONDS must be a who
 command_line="BENCH_SECONDS=$SECONDS_EACH"
 [[ -n ${BENCH_CONNECTIONS:-} ]] && command_line+=" BENCH_CONNECTIONS=\"${CONNECTIONS[*]}\""
 [[ -n ${BENCH_WRK_THREADS:-} ]] && command_line+=" BENCH_WRK_THREADS=$WRK_THREADS"
+((${#ONLY[@]})) && command_line+=" BENCH_ONLY=\"${ONLY[*]}\""
 command_line+=" scripts/bench.sh"
 
 # What cleanup() must undo; each is set once the thing exists.
@@ -217,9 +221,18 @@ wrk_once() {
   grep '^BENCH_JSON ' <<<"$output" | sed 's/^BENCH_JSON //' || die "wrk printed no result: $output"
 }
 
+# wanted KEY: whether BENCH_ONLY (when set) names this scenario.
+wanted() {
+  ((${#ONLY[@]} == 0)) && return 0
+  local key
+  for key in "${ONLY[@]}"; do [[ $key == "$1" ]] && return 0; done
+  return 1
+}
+
 # bench_graphql KEY LABEL PATH SCENARIO URL [IDS_FILE] [warm]: one scenario at each connection count.
 bench_graphql() {
   local key=$1 label=$2 path=$3 scenario=$4 url=$5 ids=${6:-} warm=${7:-} c tag=0 result first_error
+  wanted "$key" || return 0
   say "$label"
   if [[ $warm == warm ]]; then wrk_once "$scenario" "$url" 16 "$WARMUP_SECONDS" "$ids" 9 >/dev/null; fi
   for c in "${CONNECTIONS[@]}"; do
@@ -232,23 +245,25 @@ bench_graphql() {
   done
 }
 
-bench_rpc_ping() {
-  local line
-  say "RPC ping round trip through RabbitMQ (users-worker, no database)"
-  local list
+# bench_rpc KEY LABEL PATH FLOOR [ARGS...]: the rpc_ping example at every connection count.
+bench_rpc() {
+  local key=$1 label=$2 path=$3 floor=$4 line list
+  shift 4
+  wanted "$key" || return 0
+  say "$label"
   list=$(
     IFS=,
     echo "${CONNECTIONS[*]}"
   )
   while read -r line; do
-    record rpc_ping "RPC ping via RabbitMQ" "rpc_ping example → RabbitMQ → users-worker → back" rpc_ping \
-      "$(jq .concurrency <<<"$line")" "$line"
+    record "$key" "$label" "$path" "$floor" "$(jq .concurrency <<<"$line")" "$line"
   done < <("$CARGO_TARGET_DIR/release/examples/rpc_ping" --amqp-url "$AMQP_URL" --concurrency "$list" \
-    --seconds "$SECONDS_EACH")
+    --seconds "$SECONDS_EACH" "$@")
 }
 
 bench_redis_get() {
   local c csv rps requests
+  wanted redis_get || return 0
   say "Redis GET round trip (redis-benchmark, a 300-byte value)"
   redis -n "$REDIS_DB" SET 'key:__rand_int__' "$(head -c 300 /dev/zero | tr '\0' x)" >/dev/null
   for c in "${CONNECTIONS[@]}"; do
@@ -300,7 +315,7 @@ $(jq -rs '
   (map(select(.key == "typename")) | map({(.connections | tostring): .rps}) | add) as $floor
   | .[]
   | "| \(.label) | \(.path) | \(.connections) | \(.rps | round) | \(.p50_us | lat) | \(.p99_us | lat) | \(.errors) | "
-    + (if .floor == .key then "floor"
+    + (if .floor == .key then "floor" elif .floor == "layer" then "layer"
        elif $floor[.connections | tostring] then (.rps / $floor[.connections | tostring]) | ratio
        else "–" end) + " |"' "$RESULTS")
 
@@ -413,7 +428,9 @@ HASH_JSON=$("$CARGO_TARGET_DIR/release/examples/hash_time" 20)
 
 # Floors first, then reads, then writes (which add rows the reads would otherwise see).
 bench_graphql typename '`{ __typename }`' "HTTP + GraphQL, no I/O (cached gateway)" typename "$CACHED" "" warm
-bench_rpc_ping
+bench_rpc rpc_ping "RPC ping via RabbitMQ" "rpc_ping example → RabbitMQ → users-worker → back" rpc_ping
+bench_rpc rpc_get "RPC \`users.get\` via RabbitMQ" "rpc_ping example → RabbitMQ → users-worker → PostgreSQL → back" \
+  layer --ids-file "$WORK/users.ids"
 bench_redis_get
 bench_graphql user_cached '`user(id)` cached' "gateway → Redis hit" user "$CACHED" "$WORK/users.ids" warm
 bench_graphql user_uncached '`user(id)` uncached' "gateway → RabbitMQ → users-worker → PostgreSQL" user \

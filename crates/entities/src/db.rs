@@ -1,7 +1,8 @@
 //! Opening a service's database (PostgreSQL or SQLite) and migrating it safely.
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
+    DbErr, IsolationLevel, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -17,7 +18,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
             .map_err(|error| DbErr::Custom(format!("cannot create {}: {error}", dir.display())))?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).max_connections(16).min_connections(1);
+    options
+        .sqlx_logging(false)
+        .max_connections(16)
+        .min_connections(1)
+        // sqlx pings every pooled connection before handing it out: a database round trip
+        // in front of every query. Only one that sat idle a while is worth checking; a
+        // connection that broke since is found by its query failing, and is then dropped.
+        .test_before_acquire_if_idle_for(std::time::Duration::from_secs(5));
     // sqlx waits up to 5 s for a SQLite lock by default (busy_timeout on every connection).
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {
@@ -38,6 +46,18 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, lock_key: i64) -
         }
         // One process owns a SQLite file (embedded mode): nothing to race with.
         _ => M::up(db, None).await,
+    }
+}
+
+/// Begins a read-only transaction whose queries all see one snapshot, so the parts of an
+/// answer read by several queries (a page, its count) agree with each other.
+pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        // SQLite in WAL mode: a transaction reads one snapshot from its first read on.
+        _ => db.begin().await,
     }
 }
 

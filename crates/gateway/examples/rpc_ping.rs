@@ -7,14 +7,20 @@
 //! ```
 //!
 //! For each concurrency, that many tasks share one client (as a gateway's requests share
-//! its one connection) and call `ping` back to back for `--seconds`; it prints one JSON line:
+//! its one connection) and call `ping` back to back for `--seconds`. With `--ids-file` (one
+//! user id a line) they call `users.get` for one of those users instead: the same trip plus
+//! the users service's PostgreSQL read, still without GraphQL or HTTP. It prints one JSON line:
 //! `{"concurrency":16,"requests":…,"rps":…,"p50_us":…,"p99_us":…,"mean_us":…,"errors":…}`.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use clap::Parser;
-use rpc::{Broker, RpcClient, Service};
+use rpc::{Broker, RpcClient, Service, users::GetUsers};
+use uuid::Uuid;
 
 #[derive(Parser)]
 struct Args {
@@ -30,6 +36,33 @@ struct Args {
     /// Calls made at the largest concurrency before the first measurement, unrecorded.
     #[arg(long, default_value_t = 2000)]
     warmup: usize,
+    /// Call `users.get` for these users (one id a line, taken in turn) instead of `ping`.
+    #[arg(long)]
+    ids_file: Option<std::path::PathBuf>,
+    /// How many of those users each `users.get` asks for (a DataLoader batch).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+}
+
+/// What each call asks: a ping, or one user among `ids`.
+#[derive(Clone)]
+enum Call {
+    Ping,
+    GetUsers { ids: Arc<[Uuid]>, batch: usize },
+}
+
+impl Call {
+    async fn make(&self, client: &RpcClient, turn: usize) -> rpc::RpcResult<()> {
+        match self {
+            Self::Ping => client.ping(Service::Users).await,
+            Self::GetUsers { ids, batch } => {
+                let asked: Vec<Uuid> = (0..*batch).map(|i| ids[(turn * batch + i) % ids.len()]).collect();
+                let distinct = asked.iter().collect::<std::collections::HashSet<_>>().len();
+                let users = client.call(&GetUsers { ids: asked }).await?;
+                if users.len() == distinct { Ok(()) } else { Err(rpc::RpcError::not_found("a user is missing")) }
+            }
+        }
+    }
 }
 
 /// What one caller saw: the latency of each answered call, and how many failed.
@@ -39,11 +72,13 @@ struct Sample {
     errors: u64,
 }
 
-async fn caller(client: RpcClient, until: Instant) -> Sample {
+async fn caller(client: RpcClient, call: Call, first_turn: usize, until: Instant) -> Sample {
     let mut sample = Sample::default();
+    let mut turn = first_turn;
     while Instant::now() < until {
+        turn += 1;
         let started = Instant::now();
-        let answered = client.ping(Service::Users).await;
+        let answered = call.make(&client, turn).await;
         let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         match answered {
             Ok(()) => sample.latencies_us.push(elapsed),
@@ -62,10 +97,17 @@ fn percentile(sorted: &[u64], quantile: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-async fn measure(client: &RpcClient, concurrency: usize, duration: Duration) -> anyhow::Result<serde_json::Value> {
+async fn measure(
+    client: &RpcClient,
+    call: &Call,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<serde_json::Value> {
     let started = Instant::now();
     let until = started + duration;
-    let callers: Vec<_> = (0..concurrency).map(|_| tokio::spawn(caller(client.clone(), until))).collect();
+    let callers: Vec<_> = (0..concurrency)
+        .map(|caller_index| tokio::spawn(caller(client.clone(), call.clone(), caller_index * 7919, until)))
+        .collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
     for handle in callers {
@@ -98,14 +140,23 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(Instant::now() < deadline, "the users worker did not answer a ping within 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let call = match &args.ids_file {
+        None => Call::Ping,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let ids: Vec<Uuid> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>()?;
+            anyhow::ensure!(!ids.is_empty(), "{} holds no user id", path.display());
+            Call::GetUsers { ids: ids.into(), batch: args.batch.max(1) }
+        }
+    };
     let most = args.concurrency.iter().copied().max().unwrap_or(1);
     let warmup: Vec<_> = (0..most)
         .map(|caller| {
-            let client = client.clone();
+            let (client, call) = (client.clone(), call.clone());
             let calls = args.warmup / most + usize::from(caller < args.warmup % most);
             tokio::spawn(async move {
-                for _ in 0..calls {
-                    let _ = client.ping(Service::Users).await;
+                for turn in 0..calls {
+                    let _ = call.make(&client, turn).await;
                 }
             })
         })
@@ -114,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
         handle.await.context("a warm-up caller panicked")?;
     }
     for concurrency in args.concurrency {
-        let result = measure(&client, concurrency.max(1), Duration::from_secs_f64(args.seconds)).await?;
+        let result = measure(&client, &call, concurrency.max(1), Duration::from_secs_f64(args.seconds)).await?;
         println!("{result}");
     }
     Ok(())

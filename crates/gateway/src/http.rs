@@ -40,6 +40,7 @@ use uuid::Uuid;
 
 use crate::{
     cache::FieldCache,
+    documents::Documents,
     graphql::{
         AppSchema,
         error::{INTERNAL_MESSAGE, add_request_error_codes, code, finish_errors},
@@ -55,6 +56,7 @@ const JSON: &str = "application/json";
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    pub documents: Arc<Documents>,
     pub rpc: RpcClient,
     pub cache: Arc<FieldCache>,
     pub metrics: Metrics,
@@ -345,7 +347,7 @@ async fn get_query(
             }
         }
     }
-    let mut request = match prepare(limits, request) {
+    let mut request = match prepare(state, request) {
         Ok(request) => request,
         Err(refusal) => return respond(id, response_type, true, &BatchResponse::Single(refused(id, refusal))),
     };
@@ -377,8 +379,14 @@ fn is_mutation(request: &mut Request) -> bool {
 
 /// Parses a request's document, once, and checks it against the limits async-graphql cannot
 /// enforce itself ([`limits::check_nesting`] before parsing, [`limits::check_document`] after).
-/// A refused request comes back as its error, with its code: nothing of it ran.
-fn prepare(limits: &Limits, mut request: Request) -> Result<Request, ServerError> {
+/// A refused request comes back as its error, with its code: nothing of it ran. A text parsed
+/// and accepted before is not parsed again ([`Documents`]).
+fn prepare(state: &AppState, mut request: Request) -> Result<Request, ServerError> {
+    if let Some(document) = state.documents.get(&request.query) {
+        request.set_parsed_query(document);
+        return Ok(request);
+    }
+    let limits = limits_of(state);
     // Logged in the request's span, which carries its id; not the message, which may quote
     // the document (a parse error does), and with it a password.
     let with_code = |mut error: ServerError, code: &str| {
@@ -391,6 +399,7 @@ fn prepare(limits: &Limits, mut request: Request) -> Result<Request, ServerError
     let document = async_graphql::parser::parse_query(&request.query)
         .map_err(|error| with_code(ServerError::from(error), code::GRAPHQL_PARSE_FAILED))?;
     limits::check_document(&document, limits).map_err(refusal)?;
+    state.documents.keep(&request.query, &document);
     request.set_parsed_query(document);
     Ok(request)
 }
@@ -405,7 +414,7 @@ fn refused(id: &RequestId, error: ServerError) -> Response {
 /// Checks, then runs, one GraphQL request. Also tells whether it failed as a whole (refused,
 /// or failed to parse, validate or coerce), before any field ran.
 async fn execute(state: &AppState, id: &RequestId, request: Request) -> (Response, bool) {
-    match prepare(limits_of(state), request) {
+    match prepare(state, request) {
         Ok(request) => run(state, id, request).await,
         Err(refusal) => (refused(id, refusal), true),
     }

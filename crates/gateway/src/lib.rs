@@ -6,12 +6,14 @@
 //! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics).
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
+//! - [`documents`]: parsed documents kept by their text, so repeated queries skip the parser.
 //! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time) and the
 //!   document checks async-graphql cannot make.
 //! - [`metrics`]: Prometheus counters.
 
 pub mod cache;
 pub mod config;
+pub mod documents;
 pub mod graphql;
 pub mod http;
 pub mod limits;

@@ -62,8 +62,13 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
-        let app =
-            Self { listener, state: AppState { schema, rpc, cache, metrics }, shutdown, services, services_shutdown };
+        let app = Self {
+            listener,
+            state: AppState { schema, documents: Arc::default(), rpc, cache, metrics },
+            shutdown,
+            services,
+            services_shutdown,
+        };
         app.announce(&config);
         Ok(app)
     }

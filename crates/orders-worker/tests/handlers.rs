@@ -25,7 +25,7 @@ use orders_worker::{
     handlers::{create_order, delete_order, get_orders, list_orders, orders_of_users, update_order},
 };
 use rpc::{
-    Envelope, ErrorCode, Page, RpcClient, RpcError, RpcResult, Service,
+    Envelope, ErrorCode, Page, PageExtras, RpcClient, RpcError, RpcResult, Service,
     events::{ORDER_CREATED, ORDER_DELETED, ORDER_UPDATED, USER_DELETED},
     local::LocalHub,
     orders::{CreateOrder, DeleteOrder, GetOrders, ListOrders, Order, OrdersOfUsers, UpdateOrder, UserOrdersKey},
@@ -242,7 +242,17 @@ impl TestApp {
     }
 
     async fn list(&self, first: u32, after: Option<Uuid>, user_id: Option<Uuid>) -> RpcResult<Page<Order>> {
-        list_orders(ListOrders { first, after, user_id }, self.ctx.clone()).await
+        self.list_with(first, after, user_id, PageExtras::ALL).await
+    }
+
+    async fn list_with(
+        &self,
+        first: u32,
+        after: Option<Uuid>,
+        user_id: Option<Uuid>,
+        extras: PageExtras,
+    ) -> RpcResult<Page<Order>> {
+        list_orders(ListOrders { first, after, user_id, extras }, self.ctx.clone()).await
     }
 
     async fn rows(&self) -> Vec<order::Model> {
@@ -357,6 +367,7 @@ on_both_backends!(
     get_answers_each_existing_order_once,
     get_refuses_more_than_a_thousand_ids,
     list_pages_through_all_orders_or_one_users_orders_by_id,
+    list_counts_and_looks_back_only_when_asked,
     list_refuses_pages_above_a_hundred,
     orders_of_users_answers_one_page_per_key_exactly_like_list,
     orders_of_users_refuses_more_than_a_thousand_keys,
@@ -623,7 +634,7 @@ async fn list_pages_through_all_orders_or_one_users_orders_by_id(app: TestApp) {
         let mut collected = Vec::new();
         loop {
             let page = app.list(2, after, filter).await.unwrap();
-            assert_eq!(page.total_count, expected.len() as u64);
+            assert_eq!(page.total_count, Some(expected.len() as u64));
             assert_eq!(page.has_previous, after.is_some());
             assert!(page.items.len() <= 2);
             collected.extend(page.items.iter().cloned());
@@ -639,7 +650,7 @@ async fn list_pages_through_all_orders_or_one_users_orders_by_id(app: TestApp) {
     // Edges: an empty page still counts, a cursor past the end has only previous items, and
     // a cursor taken from another user's order works as a position.
     let empty = app.list(0, None, Some(alice)).await.unwrap();
-    assert_eq!((empty.items.len(), empty.has_previous, empty.has_next, empty.total_count), (0, false, true, 5));
+    assert_eq!((empty.items.len(), empty.has_previous, empty.has_next, empty.total_count), (0, false, true, Some(5)));
     let past_end = app.list(10, Some(all[6].id), Some(alice)).await.unwrap();
     assert_eq!((past_end.items.len(), past_end.has_previous, past_end.has_next), (0, true, false));
     let bobs_first = all.iter().find(|order| order.user_id == bob).unwrap();
@@ -649,6 +660,29 @@ async fn list_pages_through_all_orders_or_one_users_orders_by_id(app: TestApp) {
     assert_eq!(page.has_previous, of_alice.iter().any(|order| order.id <= bobs_first.id));
     let nobody = app.list(10, None, Some(Uuid::now_v7())).await.unwrap();
     assert_eq!(nobody, Page::empty());
+}
+
+async fn list_counts_and_looks_back_only_when_asked(app: TestApp) {
+    let user = app.new_user();
+    let mut orders = Vec::new();
+    for _ in 0..4 {
+        orders.push(app.order(user).await);
+    }
+    for filter in [None, Some(user)] {
+        for after in [None, Some(orders[0].id)] {
+            let full = app.list(2, after, filter).await.unwrap();
+            let bare = app.list_with(2, after, filter, PageExtras::NONE).await.unwrap();
+            // The same items and has_next; no count, and has_previous stays false.
+            assert_eq!((&bare.items, bare.has_next), (&full.items, full.has_next));
+            assert_eq!((bare.total_count, bare.has_previous), (None, false));
+            assert_eq!(full.total_count, Some(4));
+            assert_eq!(full.has_previous, after.is_some());
+            let counted = app.list_with(2, after, filter, PageExtras { total_count: true, has_previous: false }).await;
+            assert_eq!(counted.unwrap(), Page { has_previous: false, ..full.clone() });
+            let looked = app.list_with(2, after, filter, PageExtras { total_count: false, has_previous: true }).await;
+            assert_eq!(looked.unwrap(), Page { total_count: None, ..full });
+        }
+    }
 }
 
 async fn list_refuses_pages_above_a_hundred(app: TestApp) {
@@ -667,14 +701,21 @@ async fn orders_of_users_answers_one_page_per_key_exactly_like_list(app: TestApp
     let cursors: Vec<Option<Uuid>> = vec![None, Some(orders[0].id), Some(orders[4].id), Some(orders[8].id)];
 
     // The DataLoader's usual batch: every user, one (first, after).
-    let mut keys: Vec<UserOrdersKey> =
-        users.iter().map(|&user_id| UserOrdersKey { user_id, first: 2, after: None }).collect();
+    let mut keys: Vec<UserOrdersKey> = users
+        .iter()
+        .map(|&user_id| UserOrdersKey { user_id, first: 2, after: None, extras: PageExtras::ALL })
+        .collect();
     // Then everything else at once: other sizes, cursors (of the user's own orders or of
     // someone else's), repeated keys, and a user nobody knows.
+    // Each with every choice of extras.
+    let only_count = PageExtras { total_count: true, has_previous: false };
+    let only_previous = PageExtras { total_count: false, has_previous: true };
     for &user_id in users.iter().chain([&stranger]) {
         for first in [0, 1, 3, 20] {
             for &after in &cursors {
-                keys.push(UserOrdersKey { user_id, first, after });
+                for extras in [PageExtras::ALL, PageExtras::NONE, only_count, only_previous] {
+                    keys.push(UserOrdersKey { user_id, first, after, extras });
+                }
             }
         }
     }
@@ -684,12 +725,21 @@ async fn orders_of_users_answers_one_page_per_key_exactly_like_list(app: TestApp
     let pages = orders_of_users(OrdersOfUsers { keys: keys.clone() }, app.ctx.clone()).await.unwrap();
     assert_eq!(pages.len(), keys.len());
     for (key, page) in keys.iter().zip(&pages) {
-        let listed = app.list(key.first, key.after, Some(key.user_id)).await.unwrap();
+        let listed = app.list_with(key.first, key.after, Some(key.user_id), key.extras).await.unwrap();
         assert_eq!(page, &listed, "{key:?}");
     }
+    // The usual batch alone (one group, no extras) is one query outside a transaction.
+    let plain: Vec<UserOrdersKey> = users
+        .iter()
+        .map(|&user_id| UserOrdersKey { user_id, first: 2, after: None, extras: PageExtras::NONE })
+        .collect();
+    let plain_pages = orders_of_users(OrdersOfUsers { keys: plain }, app.ctx.clone()).await.unwrap();
+    for (page, full) in plain_pages.iter().zip(&pages) {
+        assert_eq!((&page.items, page.has_next, page.total_count), (&full.items, full.has_next, None));
+    }
     // Spot checks of what list itself answers, so the comparison means something.
-    assert_eq!((pages[0].items.len(), pages[0].total_count, pages[0].has_next), (2, 5, true));
-    assert_eq!((pages[1].items.len(), pages[1].total_count, pages[1].has_next), (0, 0, false));
+    assert_eq!((pages[0].items.len(), pages[0].total_count, pages[0].has_next), (2, Some(5), true));
+    assert_eq!((pages[1].items.len(), pages[1].total_count, pages[1].has_next), (0, Some(0), false));
     assert!(pages[0].items.iter().all(|order| order.user_id == users[0]));
     assert_eq!(orders_of_users(OrdersOfUsers { keys: Vec::new() }, app.ctx.clone()).await.unwrap(), Vec::new());
 }
@@ -698,15 +748,20 @@ async fn orders_of_users_refuses_more_than_a_thousand_keys(app: TestApp) {
     let user = app.new_user();
     app.order(user).await;
     let keys: Vec<UserOrdersKey> = (0..1000)
-        .map(|i| UserOrdersKey { user_id: if i == 0 { user } else { Uuid::now_v7() }, first: 20, after: None })
+        .map(|i| UserOrdersKey {
+            user_id: if i == 0 { user } else { Uuid::now_v7() },
+            first: 20,
+            after: None,
+            extras: PageExtras::ALL,
+        })
         .collect();
     let pages = orders_of_users(OrdersOfUsers { keys: keys.clone() }, app.ctx.clone()).await.unwrap();
     assert_eq!(pages.len(), 1000);
     assert_eq!(pages[0].items.len(), 1);
     let mut too_many = keys;
-    too_many.push(UserOrdersKey { user_id: user, first: 20, after: None });
+    too_many.push(UserOrdersKey { user_id: user, first: 20, after: None, extras: PageExtras::ALL });
     assert_invalid(orders_of_users(OrdersOfUsers { keys: too_many }, app.ctx.clone()).await, "keys");
-    let too_large = vec![UserOrdersKey { user_id: user, first: 101, after: None }];
+    let too_large = vec![UserOrdersKey { user_id: user, first: 101, after: None, extras: PageExtras::ALL }];
     assert_invalid(orders_of_users(OrdersOfUsers { keys: too_large }, app.ctx.clone()).await, "first");
 }
 
@@ -782,9 +837,12 @@ async fn run_serves_every_method_and_consumes_user_deleted_over_the_hub(app: Tes
     assert_eq!(created.total_value, "10.00");
     assert_invalid(client.call(&create_request(Uuid::now_v7(), 1, "1")).await, "userId");
     assert_eq!(client.call(&GetOrders { ids: vec![created.id] }).await.unwrap(), vec![created.clone()]);
-    let listed = client.call(&ListOrders { first: 10, after: None, user_id: Some(user) }).await.unwrap();
+    let listed = client
+        .call(&ListOrders { first: 10, after: None, user_id: Some(user), extras: PageExtras::ALL })
+        .await
+        .unwrap();
     assert_eq!(listed.items, vec![created.clone()]);
-    let keys = vec![UserOrdersKey { user_id: user, first: 10, after: None }];
+    let keys = vec![UserOrdersKey { user_id: user, first: 10, after: None, extras: PageExtras::ALL }];
     assert_eq!(client.call(&OrdersOfUsers { keys }).await.unwrap(), vec![listed]);
     let update = UpdateOrder { id: created.id, item_quantity: Some(5), ..UpdateOrder::default() };
     assert_eq!(client.call(&update).await.unwrap().total_value, "12.50");
@@ -797,7 +855,13 @@ async fn run_serves_every_method_and_consumes_user_deleted_over_the_hub(app: Tes
     for _ in 0..200 {
         rpc::EventPublisher::publish(&app.hub, Envelope::new(USER_DELETED, user, None)).await;
         tokio::time::sleep(Duration::from_millis(10)).await;
-        if client.call(&ListOrders { first: 10, after: None, user_id: Some(user) }).await.unwrap().total_count == 0 {
+        if client
+            .call(&ListOrders { first: 10, after: None, user_id: Some(user), extras: PageExtras::ALL })
+            .await
+            .unwrap()
+            .total_count
+            == Some(0)
+        {
             deleted = true;
             break;
         }

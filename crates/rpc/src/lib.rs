@@ -35,7 +35,7 @@ pub use client::{RpcClient, Transport};
 pub use error::{ErrorCode, RpcError, RpcResult};
 pub use events::{Envelope, Event, EventHandler, EventPublisher};
 pub use method::{Method, PING, Ping, Service};
-pub use page::Page;
+pub use page::{Page, PageExtras};
 pub use server::Router;
 
 /// The transport a process uses, chosen once from its configuration.
@@ -86,7 +86,8 @@ impl Broker {
     ) -> anyhow::Result<()> {
         match self {
             Self::Amqp { url } => {
-                amqp::serve(amqp::ServeOptions { url: url.clone(), prefetch }, service, router, shutdown).await
+                let options = amqp::ServeOptions { url: url.clone(), prefetch };
+                tokio::spawn(amqp::serve(options, service, router, shutdown)).await?
             }
             Self::Local(hub) => hub.serve(service, router, shutdown).await,
         }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Page, method};
+use crate::{Page, PageExtras, method};
 
 /// An order as the service shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,8 @@ pub struct ListOrders {
     pub first: u32,
     pub after: Option<Uuid>,
     pub user_id: Option<Uuid>,
+    #[serde(default)]
+    pub extras: PageExtras,
 }
 method!(ListOrders, Orders, "orders.list", Page<Order>);
 
@@ -60,6 +62,8 @@ pub struct UserOrdersKey {
     pub user_id: Uuid,
     pub first: u32,
     pub after: Option<Uuid>,
+    #[serde(default)]
+    pub extras: PageExtras,
 }
 
 /// The orders of many users in one call (the `User.orders` DataLoader). The answer has one

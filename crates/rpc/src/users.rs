@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Page, method};
+use crate::{Page, PageExtras, method};
 
 /// A user as the service shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,8 @@ pub struct ListUsers {
     pub first: u32,
     /// Keyset cursor: the page starts after this id.
     pub after: Option<Uuid>,
+    #[serde(default)]
+    pub extras: PageExtras,
 }
 method!(ListUsers, Users, "users.list", Page<User>);
 

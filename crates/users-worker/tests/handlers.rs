@@ -12,7 +12,7 @@ use std::{future::Future, panic::AssertUnwindSafe, path::PathBuf, sync::Arc, tim
 use entities::users as rows;
 use futures_util::FutureExt;
 use rpc::{
-    Envelope, ErrorCode, EventPublisher, RpcClient, RpcError, RpcResult, Service, events,
+    Envelope, ErrorCode, EventPublisher, PageExtras, RpcClient, RpcError, RpcResult, Service, events,
     local::LocalHub,
     users::{ChangePassword, CreateUser, DeleteUser, GetUserByNickName, GetUsers, ListUsers, UpdateUser, User},
 };
@@ -160,7 +160,11 @@ impl TestApp {
     }
 
     async fn count(&self) -> u64 {
-        list(ListUsers { first: 0, after: None }, self.ctx()).await.unwrap().total_count
+        list(ListUsers { first: 0, after: None, extras: PageExtras::ALL }, self.ctx())
+            .await
+            .unwrap()
+            .total_count
+            .unwrap()
     }
 
     async fn create(&self, req: CreateUser) -> User {
@@ -429,7 +433,10 @@ async fn no_response_carries_the_password_or_its_hash(app: TestApp) {
             &by_nick_name(GetUserByNickName { nick_name: "user1".to_owned() }, app.ctx()).await.unwrap(),
         )
         .unwrap(),
-        serde_json::to_string(&list(ListUsers { first: 10, after: None }, app.ctx()).await.unwrap()).unwrap(),
+        serde_json::to_string(
+            &list(ListUsers { first: 10, after: None, extras: PageExtras::ALL }, app.ctx()).await.unwrap(),
+        )
+        .unwrap(),
     ];
     for json in responses {
         assert!(json.contains("user1"), "{json}");
@@ -484,23 +491,23 @@ async fn list_pages_forward_by_id_with_keyset_cursors(app: TestApp) {
         users.push(app.create(new_user(n)).await);
     }
     users.sort_by_key(|user| user.id);
-    let page = |first, after| list(ListUsers { first, after }, app.ctx());
+    let page = |first, after| list(ListUsers { first, after, extras: PageExtras::ALL }, app.ctx());
 
     let one = page(2, None).await.unwrap();
     assert_eq!(one.items, users[0..2]);
-    assert_eq!((one.has_previous, one.has_next, one.total_count), (false, true, 5));
+    assert_eq!((one.has_previous, one.has_next, one.total_count), (false, true, Some(5)));
 
     let two = page(2, Some(users[1].id)).await.unwrap();
     assert_eq!(two.items, users[2..4]);
-    assert_eq!((two.has_previous, two.has_next, two.total_count), (true, true, 5));
+    assert_eq!((two.has_previous, two.has_next, two.total_count), (true, true, Some(5)));
 
     let three = page(2, Some(users[3].id)).await.unwrap();
     assert_eq!(three.items, users[4..]);
-    assert_eq!((three.has_previous, three.has_next, three.total_count), (true, false, 5));
+    assert_eq!((three.has_previous, three.has_next, three.total_count), (true, false, Some(5)));
 
     let beyond = page(2, Some(users[4].id)).await.unwrap();
     assert_eq!(beyond.items, vec![]);
-    assert_eq!((beyond.has_previous, beyond.has_next, beyond.total_count), (true, false, 5));
+    assert_eq!((beyond.has_previous, beyond.has_next, beyond.total_count), (true, false, Some(5)));
 
     let all = page(100, None).await.unwrap();
     assert_eq!(all.items, users);
@@ -515,23 +522,47 @@ async fn list_pages_forward_by_id_with_keyset_cursors(app: TestApp) {
     delete(DeleteUser { id: users[1].id }, app.ctx()).await.unwrap();
     let after_gone = page(1, Some(users[1].id)).await.unwrap();
     assert_eq!(after_gone.items, users[2..3]);
-    assert_eq!((after_gone.has_previous, after_gone.has_next, after_gone.total_count), (true, true, 4));
+    assert_eq!((after_gone.has_previous, after_gone.has_next, after_gone.total_count), (true, true, Some(4)));
+}
+
+async fn list_counts_and_looks_back_only_when_asked(app: TestApp) {
+    let mut users = Vec::new();
+    for n in 0..4 {
+        users.push(app.create(new_user(n)).await);
+    }
+    users.sort_by_key(|user| user.id);
+    let page = |after, extras| list(ListUsers { first: 2, after, extras }, app.ctx());
+    for after in [None, Some(users[0].id)] {
+        let full = page(after, PageExtras::ALL).await.unwrap();
+        let bare = page(after, PageExtras::NONE).await.unwrap();
+        assert_eq!((&bare.items, bare.has_next), (&full.items, full.has_next));
+        assert_eq!((bare.total_count, bare.has_previous), (None, false));
+        assert_eq!((full.total_count, full.has_previous), (Some(4), after.is_some()));
+        let counted = page(after, PageExtras { total_count: true, has_previous: false }).await.unwrap();
+        assert_eq!(counted, rpc::Page { has_previous: false, ..full.clone() });
+        let looked = page(after, PageExtras { total_count: false, has_previous: true }).await.unwrap();
+        assert_eq!(looked, rpc::Page { total_count: None, ..full });
+    }
 }
 
 async fn an_empty_list_and_a_page_of_zero_still_report_the_counts(app: TestApp) {
-    let empty = list(ListUsers { first: 0, after: None }, app.ctx()).await.unwrap();
+    let empty = list(ListUsers { first: 0, after: None, extras: PageExtras::ALL }, app.ctx()).await.unwrap();
     assert_eq!(empty, rpc::Page::empty());
-    let empty = list(ListUsers { first: 20, after: None }, app.ctx()).await.unwrap();
+    let empty = list(ListUsers { first: 20, after: None, extras: PageExtras::ALL }, app.ctx()).await.unwrap();
     assert_eq!(empty, rpc::Page::empty());
 
     app.create(new_user(1)).await;
-    let counted = list(ListUsers { first: 0, after: None }, app.ctx()).await.unwrap();
+    let counted = list(ListUsers { first: 0, after: None, extras: PageExtras::ALL }, app.ctx()).await.unwrap();
     assert_eq!(counted.items, vec![]);
-    assert_eq!((counted.has_previous, counted.has_next, counted.total_count), (false, true, 1));
+    assert_eq!((counted.has_previous, counted.has_next, counted.total_count), (false, true, Some(1)));
 }
 
 async fn list_refuses_pages_larger_than_a_hundred(app: TestApp) {
-    assert_error(list(ListUsers { first: 101, after: None }, app.ctx()).await, ErrorCode::BadUserInput, Some("first"));
+    assert_error(
+        list(ListUsers { first: 101, after: None, extras: PageExtras::ALL }, app.ctx()).await,
+        ErrorCode::BadUserInput,
+        Some("first"),
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -749,7 +780,10 @@ async fn every_method_answers_through_the_in_process_broker(app: TestApp) {
     assert_eq!(client.call(&GetUsers { ids: vec![user.id] }).await.unwrap(), vec![user.clone()]);
     let by_nick = client.call(&GetUserByNickName { nick_name: "USER1".to_owned() }).await.unwrap();
     assert_eq!(by_nick, Some(user.clone()));
-    assert_eq!(client.call(&ListUsers { first: 5, after: None }).await.unwrap().items, vec![user.clone()]);
+    assert_eq!(
+        client.call(&ListUsers { first: 5, after: None, extras: PageExtras::ALL }).await.unwrap().items,
+        vec![user.clone()]
+    );
     let renamed = client
         .call(&UpdateUser { id: user.id, full_name: Some("Renamed".to_owned()), ..Default::default() })
         .await
@@ -812,6 +846,7 @@ scenarios![
     get_takes_at_most_a_thousand_distinct_ids,
     a_nick_name_is_found_whatever_its_case,
     list_pages_forward_by_id_with_keyset_cursors,
+    list_counts_and_looks_back_only_when_asked,
     an_empty_list_and_a_page_of_zero_still_report_the_counts,
     list_refuses_pages_larger_than_a_hundred,
     update_normalises_the_given_fields_and_bumps_updated_at,

@@ -5,7 +5,7 @@
 //! - collections (`users`, `orders`) have one generation for all their list pages and look-ups;
 //! - a user's orders (`orders-of:<user>`) have one for all pages of `User.orders`.
 
-use rpc::orders::UserOrdersKey;
+use rpc::{PageExtras, orders::UserOrdersKey};
 use uuid::Uuid;
 
 use super::store::CacheKey;
@@ -41,18 +41,18 @@ impl Keys {
         self.key("users", format!("user-by-nick:{}", nick_name.to_lowercase()))
     }
 
-    pub fn users_page(&self, first: u32, after: Option<Uuid>) -> CacheKey {
-        self.key("users", format!("users:{first}:{}", cursor(after)))
+    pub fn users_page(&self, first: u32, after: Option<Uuid>, extras: PageExtras) -> CacheKey {
+        self.key("users", format!("users:{first}:{}:{}", cursor(after), tag(extras)))
     }
 
-    pub fn orders_page(&self, first: u32, after: Option<Uuid>, user_id: Option<Uuid>) -> CacheKey {
+    pub fn orders_page(&self, first: u32, after: Option<Uuid>, user_id: Option<Uuid>, extras: PageExtras) -> CacheKey {
         let user = user_id.map(|id| id.to_string()).unwrap_or_default();
-        self.key("orders", format!("orders:{first}:{}:{user}", cursor(after)))
+        self.key("orders", format!("orders:{first}:{}:{user}:{}", cursor(after), tag(extras)))
     }
 
     pub fn user_orders(&self, key: &UserOrdersKey) -> CacheKey {
         let scope = format!("orders-of:{}", key.user_id);
-        self.key(&scope, format!("{scope}:{}:{}", key.first, cursor(key.after)))
+        self.key(&scope, format!("{scope}:{}:{}:{}", key.first, cursor(key.after), tag(key.extras)))
     }
 
     /// What a write to user `id` makes stale.
@@ -66,6 +66,16 @@ impl Keys {
         let mut stale = vec![self.generation(&format!("order:{id}")), self.generation("orders")];
         stale.extend(user_id.map(|user_id| self.generation(&format!("orders-of:{user_id}"))));
         stale
+    }
+}
+
+/// Which extras a cached page holds: a page without its count cannot answer `totalCount`.
+fn tag(extras: PageExtras) -> &'static str {
+    match (extras.total_count, extras.has_previous) {
+        (false, false) => "-",
+        (true, false) => "c",
+        (false, true) => "p",
+        (true, true) => "cp",
     }
 }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     Gateway,
     error::{RpcResultExt, gql_error},
-    pagination::{connection, page_args},
+    pagination::{connection, page_args, page_extras},
     scalars::{DateTime, Decimal},
     users::User,
 };
@@ -67,10 +67,11 @@ impl OrderQuery {
         user_id: Option<Uuid>,
     ) -> Result<Option<OrderConnection>> {
         let (first, after) = page_args(first, after)?;
+        let extras = page_extras(ctx, after);
         let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-        let key = cache.keys.orders_page(first, after, user_id);
+        let key = cache.keys.orders_page(first, after, user_id, extras);
         let page = cache
-            .get_one(key, || async move { rpc.call(&wire::ListOrders { first, after, user_id }).await })
+            .get_one(key, || async move { rpc.call(&wire::ListOrders { first, after, user_id, extras }).await })
             .await
             .gql()?;
         Ok(Some(page.into()))

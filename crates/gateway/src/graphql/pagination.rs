@@ -1,7 +1,8 @@
 //! Relay-style connections: opaque keyset cursors and the `first` bound.
 
-use async_graphql::SimpleObject;
+use async_graphql::{Context, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use rpc::PageExtras;
 use uuid::Uuid;
 
 use super::error::bad_input;
@@ -60,8 +61,20 @@ impl PageInfo {
     }
 }
 
+/// What of a page the selection of the list field being resolved shows beyond its items:
+/// the service runs a query for each, so it is asked only for those.
+pub fn page_extras(ctx: &Context<'_>, after: Option<Uuid>) -> PageExtras {
+    let selection = ctx.look_ahead();
+    PageExtras {
+        total_count: selection.field("totalCount").exists(),
+        has_previous: selection.field("pageInfo").field("hasPreviousPage").exists(),
+    }
+    .for_page(after)
+}
+
 /// Declares a Relay connection type and its edge type for a node with an `id` field, built
 /// from the service's page of wire items (`connection!(UserConnection, UserEdge, User, wire::User)`).
+/// Edges are made only when selected: most clients read `nodes`.
 macro_rules! connection {
     ($connection:ident, $edge:ident, $node:ty, $wire:ty) => {
         #[derive(async_graphql::SimpleObject)]
@@ -71,21 +84,27 @@ macro_rules! connection {
         }
 
         #[derive(async_graphql::SimpleObject)]
+        #[graphql(complex)]
         pub struct $connection {
-            pub edges: Vec<$edge>,
             pub nodes: Vec<$node>,
             pub page_info: $crate::graphql::pagination::PageInfo,
             pub total_count: i32,
         }
 
+        #[async_graphql::ComplexObject]
+        impl $connection {
+            async fn edges(&self) -> Vec<$edge> {
+                let cursor = $crate::graphql::pagination::encode_cursor;
+                self.nodes.iter().map(|node| $edge { cursor: cursor(node.id), node: node.clone() }).collect()
+            }
+        }
+
         impl From<rpc::Page<$wire>> for $connection {
             fn from(page: rpc::Page<$wire>) -> Self {
-                use $crate::graphql::pagination::{PageInfo, count, encode_cursor};
+                use $crate::graphql::pagination::{PageInfo, count};
                 let page_info = PageInfo::of(&page, |item| item.id);
-                let nodes: Vec<$node> = page.items.into_iter().map(<$node>::from).collect();
-                let edges =
-                    nodes.iter().map(|node| $edge { cursor: encode_cursor(node.id), node: node.clone() }).collect();
-                Self { edges, nodes, page_info, total_count: count(page.total_count) }
+                let total_count = count(page.total_count.unwrap_or_default());
+                Self { nodes: page.items.into_iter().map(<$node>::from).collect(), page_info, total_count }
             }
         }
     };

@@ -8,7 +8,7 @@ use super::{
     Gateway,
     error::RpcResultExt,
     orders::OrderConnection,
-    pagination::{connection, page_args},
+    pagination::{connection, page_args, page_extras},
     scalars::DateTime,
 };
 
@@ -54,7 +54,8 @@ impl User {
         after: Option<String>,
     ) -> Result<Option<OrderConnection>> {
         let (first, after) = page_args(first, after)?;
-        let key = rpc::orders::UserOrdersKey { user_id: self.id, first, after };
+        let extras = page_extras(ctx, after);
+        let key = rpc::orders::UserOrdersKey { user_id: self.id, first, after, extras };
         let page = Gateway::loaders(ctx)?.user_orders.load_one(key).await.gql()?;
         Ok(page.map(OrderConnection::from))
     }
@@ -76,10 +77,11 @@ impl UserQuery {
         after: Option<String>,
     ) -> Result<Option<UserConnection>> {
         let (first, after) = page_args(first, after)?;
+        let extras = page_extras(ctx, after);
         let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
         let page = cache
-            .get_one(cache.keys.users_page(first, after), || async move {
-                rpc.call(&wire::ListUsers { first, after }).await
+            .get_one(cache.keys.users_page(first, after, extras), || async move {
+                rpc.call(&wire::ListUsers { first, after, extras }).await
             })
             .await
             .gql()?;

@@ -219,3 +219,36 @@ async fn a_redis_unreachable_at_start_up_is_picked_up_when_it_comes() {
     wait_for_a_hit(&app, id).await;
     app.stop().await;
 }
+
+/// Services count and look back only for the selections that show it; a page cached without
+/// its count must not answer a later `totalCount` (nor `hasPreviousPage`) with a blank.
+pub async fn a_page_cached_without_its_count_still_answers_the_count_later(app: &TestApp) {
+    let user = create_user(app).await;
+    let user_id = user["id"].as_str().unwrap();
+    for price in ["1.00", "2.00", "3.00"] {
+        create_order(app, user_id, 1, price).await;
+    }
+    let bare =
+        "{ users(first: 1) { nodes { id orders(first: 1) { nodes { id } } } } orders(first: 1) { nodes { id } } }";
+    let full = "{ users(first: 1) { totalCount nodes { id orders(first: 1) { totalCount nodes { id } } } }
+                  orders(first: 1) { totalCount pageInfo { endCursor } nodes { id } } }";
+    for _ in 0..2 {
+        let body = app.graphql(bare, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["orders"]["nodes"].as_array().unwrap().len(), 1, "{body}");
+    }
+    let body = app.graphql(full, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["users"]["totalCount"], 1, "{body}");
+    assert_eq!(body["data"]["users"]["nodes"][0]["orders"]["totalCount"], 3, "{body}");
+    assert_eq!(body["data"]["orders"]["totalCount"], 3, "{body}");
+
+    // After a cursor: hasPreviousPage is true whether or not the page was first read without it.
+    let cursor = body["data"]["orders"]["pageInfo"]["endCursor"].clone();
+    let after = "query($after: String) { orders(first: 1, after: $after) { nodes { id } } }";
+    let looked = "query($after: String) { orders(first: 1, after: $after) { pageInfo { hasPreviousPage } } }";
+    let body = app.graphql(after, json!({ "after": cursor })).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let body = app.graphql(looked, json!({ "after": cursor })).await;
+    assert_eq!(body["data"]["orders"]["pageInfo"]["hasPreviousPage"], true, "{body}");
+}

@@ -44,6 +44,7 @@ scenarios! {
     cache::lists_and_user_orders_are_fresh_after_creates,
     cache::a_cold_key_read_by_32_at_once_costs_one_rpc,
     cache::the_cascade_reaches_a_warm_cache,
+    cache::a_page_cached_without_its_count_still_answers_the_count_later,
     users::a_created_user_comes_back_normalised_and_without_a_password,
     users::every_invalid_user_field_is_refused_with_its_field_and_nothing_is_created,
     users::taken_nick_names_cpfs_and_emails_conflict,

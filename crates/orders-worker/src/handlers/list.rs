@@ -1,41 +1,52 @@
 //! `orders.list`: one keyset page of orders by id, optionally of one user.
 
-use entities::orders::order;
+use entities::{db::begin_snapshot, orders::order};
 use rpc::{
     Page, RpcResult,
     orders::{ListOrders, Order},
 };
-use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SelectExt};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    SelectExt,
+};
 
-use super::{OrInternal, begin_snapshot, to_wire};
+use super::{OrInternal, to_wire};
 use crate::{Context, validation};
 
 pub async fn list_orders(req: ListOrders, ctx: Context) -> RpcResult<Page<Order>> {
-    let first = validation::page_size(req.first)?;
-    let filter = Condition::all().add_option(req.user_id.map(|user_id| order::Column::UserId.eq(user_id)));
-
+    validation::page_size(req.first)?;
+    let req = ListOrders { extras: req.extras.for_page(req.after), ..req };
+    // The page alone is one query, a snapshot by itself; with extras, one transaction keeps
+    // the items, `has_previous` and `total_count` in agreement.
+    if !req.extras.any() {
+        return read_page(&ctx.db, &req).await.or_internal("listing orders");
+    }
     let txn = begin_snapshot(&ctx.db).await.or_internal("beginning a list of orders")?;
+    let page = read_page(&txn, &req).await.or_internal("listing orders")?;
+    txn.commit().await.or_internal("ending a list of orders")?;
+    Ok(page)
+}
+
+async fn read_page(db: &impl ConnectionTrait, req: &ListOrders) -> Result<Page<Order>, DbErr> {
+    let filter = Condition::all().add_option(req.user_id.map(|user_id| order::Column::UserId.eq(user_id)));
     let mut page = order::Entity::find().filter(filter.clone());
     if let Some(after) = req.after {
         page = page.filter(order::Column::Id.gt(after));
     }
     // One more than asked tells whether a next page exists.
-    let mut rows =
-        page.order_by_asc(order::Column::Id).limit(first + 1).all(&txn).await.or_internal("listing orders")?;
-    let has_next = rows.len() as u64 > first;
+    let mut rows = page.order_by_asc(order::Column::Id).limit(u64::from(req.first) + 1).all(db).await?;
+    let has_next = rows.len() > req.first as usize;
     rows.truncate(req.first as usize);
 
-    let has_previous = match req.after {
-        Some(after) => order::Entity::find()
-            .filter(filter.clone())
-            .filter(order::Column::Id.lte(after))
-            .exists(&txn)
-            .await
-            .or_internal("looking for earlier orders")?,
+    let has_previous = match req.after.filter(|_| req.extras.has_previous) {
+        Some(after) => {
+            order::Entity::find().filter(filter.clone()).filter(order::Column::Id.lte(after)).exists(db).await?
+        }
         None => false,
     };
-    let total_count = order::Entity::find().filter(filter).count(&txn).await.or_internal("counting orders")?;
-    txn.commit().await.or_internal("ending a list of orders")?;
-
+    let total_count = match req.extras.total_count {
+        true => Some(order::Entity::find().filter(filter).count(db).await?),
+        false => None,
+    };
     Ok(Page { items: rows.into_iter().map(to_wire).collect(), has_previous, has_next, total_count })
 }

@@ -22,8 +22,8 @@ pub use update::update_order;
 use chrono::{DateTime, SubsecRound, Utc};
 use entities::orders::order;
 use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -73,18 +73,6 @@ pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTrans
         ..TransactionOptions::default()
     })
     .await
-}
-
-/// Begins a read-only transaction whose queries all see one snapshot, so a page's items,
-/// `has_previous` and `total_count` agree with each other.
-pub(crate) async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
-        }
-        // SQLite in WAL mode: a transaction reads one snapshot from its first read on.
-        _ => db.begin().await,
-    }
 }
 
 /// The advisory-lock class of "orders of one user" (`pg_advisory_xact_lock(class, key)`):

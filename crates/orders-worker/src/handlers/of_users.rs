@@ -1,55 +1,63 @@
 //! `orders.of_users`: the `User.orders` DataLoader's batch, one page per key.
 //!
 //! The usual batch is many users with the same `first` and no `after` (one page of users,
-//! each showing its first orders). Keys are grouped by `(first, after)` and each group costs
-//! two queries whatever its number of users: the first `first + 1` orders of every user at
-//! once, ranked with `ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id)`, and their counts
-//! with one `GROUP BY user_id`. A group with `after` adds one query for `has_previous`.
+//! each showing its first orders). Keys are grouped by `(first, after, extras)` and each group
+//! costs one query whatever its number of users: the first `first + 1` orders of every user at
+//! once, ranked with `ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id)`. Asked-for extras
+//! add one query each: the counts with one `GROUP BY user_id`, and, after a cursor,
+//! `has_previous`.
 //! Window functions work on PostgreSQL and on SQLite from 3.25.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entities::orders::order;
+use entities::{db::begin_snapshot, orders::order};
 use rpc::{
-    Page, RpcError, RpcResult,
-    orders::{Order, OrdersOfUsers, UserOrdersKey},
+    Page, PageExtras, RpcError, RpcResult,
+    orders::{Order, OrdersOfUsers},
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, Iterable, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, Func, Order as SortOrder, Query, SelectStatement, WindowStatement},
 };
 use uuid::Uuid;
 
-use super::{OrInternal, begin_snapshot, to_wire};
+use super::{OrInternal, to_wire};
 use crate::{Context, validation};
 
 pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<Page<Order>>> {
     validation::batch_size("keys", req.keys.len())?;
-    // The users of each (first, after), each once; ordered so the queries are deterministic.
-    let mut groups: HashMap<(u32, Option<Uuid>), BTreeSet<Uuid>> = HashMap::new();
+    // The users of each (first, after, extras), each once; ordered so the queries are deterministic.
+    let mut groups: HashMap<Group, BTreeSet<Uuid>> = HashMap::new();
     for key in &req.keys {
         validation::page_size(key.first)?;
-        groups.entry((key.first, key.after)).or_default().insert(key.user_id);
+        let group = Group { first: key.first, after: key.after, extras: key.extras.for_page(key.after) };
+        groups.entry(group).or_default().insert(key.user_id);
     }
     if groups.is_empty() {
         return Ok(Vec::new());
     }
 
-    let txn = begin_snapshot(&ctx.db).await.or_internal("beginning a batch of orders")?;
-    let mut pages: HashMap<UserOrdersKey, Page<Order>> = HashMap::with_capacity(req.keys.len());
-    for ((first, after), users) in groups {
-        let users: Vec<Uuid> = users.into_iter().collect();
-        for (user_id, page) in pages_of_group(&txn, &users, first, after).await? {
-            pages.insert(UserOrdersKey { user_id, first, after }, page);
+    // One query (the usual batch) is a snapshot by itself; more share one transaction.
+    let several_queries = groups.len() > 1 || groups.keys().any(|group| group.extras.any());
+    let mut pages = HashMap::with_capacity(req.keys.len());
+    if several_queries {
+        let txn = begin_snapshot(&ctx.db).await.or_internal("beginning a batch of orders")?;
+        for (group, users) in groups {
+            pages.extend(pages_of_group(&txn, users, group).await?);
+        }
+        txn.commit().await.or_internal("ending a batch of orders")?;
+    } else {
+        for (group, users) in groups {
+            pages.extend(pages_of_group(&ctx.db, users, group).await?);
         }
     }
-    txn.commit().await.or_internal("ending a batch of orders")?;
 
     // Keys may repeat: clone each page for every key that asked for it, in key order.
     req.keys
         .iter()
         .map(|key| {
-            pages.get(key).cloned().ok_or_else(|| {
+            let group = Group { first: key.first, after: key.after, extras: key.extras.for_page(key.after) };
+            pages.get(&(key.user_id, group)).cloned().ok_or_else(|| {
                 tracing::error!(?key, "a key of orders.of_users got no page");
                 RpcError::internal()
             })
@@ -57,34 +65,48 @@ pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<
         .collect()
 }
 
-/// The pages of `users` (distinct) for one `(first, after)`.
-async fn pages_of_group(
-    txn: &DatabaseTransaction,
-    users: &[Uuid],
+/// Keys that differ only by user: one query serves them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Group {
     first: u32,
     after: Option<Uuid>,
-) -> RpcResult<Vec<(Uuid, Page<Order>)>> {
-    let backend = txn.get_database_backend();
+    extras: PageExtras,
+}
+
+/// The pages of `users` (distinct) for one group.
+async fn pages_of_group(
+    db: &impl ConnectionTrait,
+    users: BTreeSet<Uuid>,
+    group: Group,
+) -> RpcResult<Vec<((Uuid, Group), Page<Order>)>> {
+    let Group { first, after, extras } = group;
+    let users: Vec<Uuid> = users.into_iter().collect();
+    let backend = db.get_database_backend();
     let rows = order::Entity::find()
-        .from_raw_sql(backend.build(&first_orders_of_users(users, first, after)))
-        .all(txn)
+        .from_raw_sql(backend.build(&first_orders_of_users(&users, first, after)))
+        .all(db)
         .await
         .or_internal("listing the orders of users")?;
 
-    let counts: HashMap<Uuid, i64> = order::Entity::find()
-        .select_only()
-        .column(order::Column::UserId)
-        .column_as(Expr::col(order::Column::Id).count(), "count")
-        .filter(order::Column::UserId.is_in(users.iter().copied()))
-        .group_by(order::Column::UserId)
-        .into_tuple::<(Uuid, i64)>()
-        .all(txn)
-        .await
-        .or_internal("counting the orders of users")?
-        .into_iter()
-        .collect();
+    let counts: Option<HashMap<Uuid, i64>> = match extras.total_count {
+        true => Some(
+            order::Entity::find()
+                .select_only()
+                .column(order::Column::UserId)
+                .column_as(Expr::col(order::Column::Id).count(), "count")
+                .filter(order::Column::UserId.is_in(users.iter().copied()))
+                .group_by(order::Column::UserId)
+                .into_tuple::<(Uuid, i64)>()
+                .all(db)
+                .await
+                .or_internal("counting the orders of users")?
+                .into_iter()
+                .collect(),
+        ),
+        false => None,
+    };
 
-    let with_previous: HashSet<Uuid> = match after {
+    let with_previous: HashSet<Uuid> = match after.filter(|_| extras.has_previous) {
         Some(after) => order::Entity::find()
             .select_only()
             .column(order::Column::UserId)
@@ -92,7 +114,7 @@ async fn pages_of_group(
             .filter(order::Column::Id.lte(after))
             .group_by(order::Column::UserId)
             .into_tuple::<Uuid>()
-            .all(txn)
+            .all(db)
             .await
             .or_internal("looking for earlier orders of users")?
             .into_iter()
@@ -115,9 +137,11 @@ async fn pages_of_group(
                 items: rows.into_iter().map(to_wire).collect(),
                 has_previous: with_previous.contains(user_id),
                 has_next,
-                total_count: counts.get(user_id).copied().unwrap_or(0).try_into().unwrap_or(0),
+                total_count: counts
+                    .as_ref()
+                    .map(|counts| counts.get(user_id).copied().unwrap_or(0).try_into().unwrap_or(0)),
             };
-            (*user_id, page)
+            ((*user_id, group), page)
         })
         .collect())
 }

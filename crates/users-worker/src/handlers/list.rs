@@ -5,7 +5,7 @@ use rpc::{
     Page, RpcError, RpcResult,
     users::{ListUsers, User},
 };
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{internal, to_user};
 use crate::Context;
@@ -20,27 +20,36 @@ pub async fn list(req: ListUsers, ctx: Context) -> RpcResult<Page<User>> {
     if req.first > MAX_FIRST {
         return Err(RpcError::invalid("first", format!("first must be between 0 and {MAX_FIRST}")));
     }
-    let db = &ctx.db;
+    let req = ListUsers { extras: req.extras.for_page(req.after), ..req };
+    // The page alone is one query, a snapshot by itself; with extras, one transaction keeps
+    // the items, `has_previous` and `total_count` in agreement.
+    let failed = |error| internal("cannot list users", error);
+    if !req.extras.any() {
+        return read_page(&ctx.db, &req).await.map_err(failed);
+    }
+    let txn = entities::db::begin_snapshot(&ctx.db).await.map_err(failed)?;
+    let page = read_page(&txn, &req).await.map_err(failed)?;
+    txn.commit().await.map_err(failed)?;
+    Ok(page)
+}
+
+async fn read_page(db: &impl ConnectionTrait, req: &ListUsers) -> Result<Page<User>, DbErr> {
     let mut query = users::Entity::find().order_by_asc(users::Column::Id);
     if let Some(after) = req.after {
         query = query.filter(users::Column::Id.gt(after));
     }
     // One row more than asked tells whether a next page exists.
-    let mut rows =
-        query.limit(u64::from(req.first) + 1).all(db).await.map_err(|error| internal("cannot list users", error))?;
-    let first = usize::try_from(req.first).map_err(|error| internal("a page size does not fit usize", error))?;
-    let has_next = rows.len() > first;
-    rows.truncate(first);
+    let mut rows = query.limit(u64::from(req.first) + 1).all(db).await?;
+    let has_next = rows.len() > req.first as usize;
+    rows.truncate(req.first as usize);
 
-    let has_previous = match req.after {
-        Some(after) => users::Entity::find()
-            .filter(users::Column::Id.lte(after))
-            .one(db)
-            .await
-            .map_err(|error| internal("cannot look behind a cursor", error))?
-            .is_some(),
+    let has_previous = match req.after.filter(|_| req.extras.has_previous) {
+        Some(after) => users::Entity::find().filter(users::Column::Id.lte(after)).one(db).await?.is_some(),
         None => false,
     };
-    let total_count = users::Entity::find().count(db).await.map_err(|error| internal("cannot count users", error))?;
+    let total_count = match req.extras.total_count {
+        true => Some(users::Entity::find().count(db).await?),
+        false => None,
+    };
     Ok(Page { items: rows.into_iter().map(to_user).collect(), has_previous, has_next, total_count })
 }
