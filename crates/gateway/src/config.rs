@@ -52,6 +52,11 @@ pub struct Config {
     #[arg(long, env = "RPC_PREFETCH", default_value_t = 32)]
     pub rpc_prefetch: u16,
 
+    /// How many look-ups by id (`users.get`, `orders.get`) of the whole gateway may be out at
+    /// once, each; look-ups asked meanwhile wait and go out merged in one call.
+    #[arg(long, env = "RPC_LOOKUPS_IN_FLIGHT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub rpc_lookups_in_flight: u16,
+
     // Limits of the GraphQL edge (`limits.rs`): depth, complexity, aliases, sizes, time.
     #[command(flatten)]
     pub limits: Limits,
@@ -85,6 +90,7 @@ impl Config {
             cache_timeout_ms: 50,
             rpc_timeout_ms: 5000,
             rpc_prefetch: 32,
+            rpc_lookups_in_flight: 8,
             limits: Limits::default(),
             command: None,
         }

@@ -44,7 +44,7 @@ use crate::{
     graphql::{
         AppSchema,
         error::{INTERNAL_MESSAGE, add_request_error_codes, code, finish_errors},
-        loaders::{Loaders, RequestScope},
+        loaders::{Loaders, Lookups, RequestScope},
     },
     limits::{self, Limits},
     metrics::Metrics,
@@ -58,6 +58,7 @@ pub struct AppState {
     pub schema: AppSchema,
     pub documents: Arc<Documents>,
     pub rpc: RpcClient,
+    pub lookups: Arc<Lookups>,
     pub cache: Arc<FieldCache>,
     pub metrics: Metrics,
 }
@@ -423,7 +424,7 @@ async fn execute(state: &AppState, id: &RequestId, request: Request) -> (Respons
 /// Runs one prepared GraphQL request with its own DataLoaders.
 async fn run(state: &AppState, id: &RequestId, request: Request) -> (Response, bool) {
     let scope = RequestScope::default();
-    let request = request.data(Loaders::new(&scope, &state.rpc, &state.cache));
+    let request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
     let mut response = scope.run(state.schema.execute(request)).await;
     // Field errors always have a path; errors of the request as a whole have none, and
     // leave no data.

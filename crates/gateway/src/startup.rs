@@ -18,7 +18,7 @@ use crate::{
         store::{MemoryStore, RedisStore, Store, generation_ttl},
     },
     config::Config,
-    graphql::{Gateway, build_schema},
+    graphql::{Gateway, build_schema, loaders::Lookups},
     http::{AppState, router},
     metrics::Metrics,
 };
@@ -59,12 +59,13 @@ impl Application {
             invalidate_on_events(broker.clone(), cache.clone(), metrics.clone(), services_shutdown.clone()).map(Ok),
         );
         let schema = build_schema(Some(Gateway { rpc: rpc.clone(), cache: cache.clone() }), &config.limits);
+        let lookups = Arc::new(Lookups::new(&rpc, usize::from(config.rpc_lookups_in_flight)));
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let app = Self {
             listener,
-            state: AppState { schema, documents: Arc::default(), rpc, cache, metrics },
+            state: AppState { schema, documents: Arc::default(), rpc, lookups, cache, metrics },
             shutdown,
             services,
             services_shutdown,

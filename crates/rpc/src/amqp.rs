@@ -360,20 +360,25 @@ async fn handle_delivery<S: Clone + Send + Sync + 'static>(
             Some(codec::encode_error(&RpcError::internal()))
         }
     };
-    if let (Some(reply), Some(reply_to)) = (reply, properties.reply_to()) {
+    let publish_reply = async {
+        let (Some(reply), Some(reply_to)) = (reply, properties.reply_to()) else { return Ok(()) };
         let reply_properties = BasicProperties::default()
             .with_correlation_id(correlation_id.into())
             .with_content_type(codec::CONTENT_TYPE.into())
             .with_delivery_mode(TRANSIENT);
-        let published = channel
-            .basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &reply, reply_properties)
-            .await;
-        if let Err(error) = published {
-            tracing::warn!(parent: &span, %error, "cannot publish the reply; the request will be redelivered");
-            return;
-        }
+        let options = BasicPublishOptions::default();
+        channel.basic_publish("".into(), reply_to.clone(), options, &reply, reply_properties).await.map(drop)
+    };
+    // The ack goes out on the same channel right behind the reply (`join!` queues the reply's
+    // frames first), so the broker sees it only after the reply; and if the reply cannot be
+    // written, neither can the ack, and the broker redelivers. Waiting for both at once costs
+    // one hand-off with the connection's thread instead of two.
+    let (published, acked) = tokio::join!(publish_reply, delivery.ack(BasicAckOptions::default()));
+    if let Err(error) = published {
+        tracing::warn!(parent: &span, %error, "cannot publish the reply; the request will be redelivered");
+        return;
     }
-    match delivery.ack(BasicAckOptions::default()).await {
+    match acked {
         Ok(true) => {}
         // After a reconnect the delivery tag belongs to a dead channel: the broker redelivers.
         Ok(false) => tracing::warn!(parent: &span, "ack not delivered; the broker will redeliver"),

@@ -22,7 +22,7 @@ use std::{
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use rpc::{
-    Page, RpcClient, RpcError, RpcResult,
+    Page, RpcClient, RpcError,
     orders::{GetOrders, Order, OrdersOfUsers, UserOrdersKey},
     users::{GetUsers, User},
 };
@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::coalesce::Coalescer;
 use crate::cache::{FieldCache, keys::Keys, store::CacheKey};
 
 /// Passes of one poll before the scope yields to the runtime.
@@ -126,8 +127,8 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(scope: &RequestScope, rpc: &RpcClient, cache: &Arc<FieldCache>) -> Self {
-        let source = || Source { rpc: rpc.clone(), cache: cache.clone() };
+    pub fn new(scope: &RequestScope, lookups: &Arc<Lookups>, cache: &Arc<FieldCache>) -> Self {
+        let source = || Source { lookups: lookups.clone(), cache: cache.clone() };
         Self {
             users: scope.loader(UserLoader(source())),
             orders: scope.loader(OrderLoader(source())),
@@ -136,32 +137,64 @@ impl Loaders {
     }
 }
 
+/// The RPCs of the whole gateway behind the loaders: look-ups by id go through a
+/// [`Coalescer`] each, which merges them when many requests want some at once.
+pub struct Lookups {
+    rpc: RpcClient,
+    users: Arc<Coalescer<User>>,
+    orders: Arc<Coalescer<Order>>,
+}
+
+impl Lookups {
+    /// `in_flight`: how many calls of each look-up may be out at once (`RPC_LOOKUPS_IN_FLIGHT`).
+    pub fn new(rpc: &RpcClient, in_flight: usize) -> Self {
+        let users_rpc = rpc.clone();
+        let users = Coalescer::new(
+            Arc::new(move |ids| {
+                let rpc = users_rpc.clone();
+                Box::pin(async move { rpc.call(&GetUsers { ids }).await })
+            }),
+            |user: &User| user.id,
+            in_flight,
+        );
+        let orders_rpc = rpc.clone();
+        let orders = Coalescer::new(
+            Arc::new(move |ids| {
+                let rpc = orders_rpc.clone();
+                Box::pin(async move { rpc.call(&GetOrders { ids }).await })
+            }),
+            |order: &Order| order.id,
+            in_flight,
+        );
+        Self { rpc: rpc.clone(), users, orders }
+    }
+}
+
 /// Where a loader gets its batch: the cache first (one read), then one RPC for the misses.
 struct Source {
-    rpc: RpcClient,
+    lookups: Arc<Lookups>,
     cache: Arc<FieldCache>,
 }
 
 impl Source {
-    /// Entities by id: `key` names each id's cache key, `fetch` is the batch RPC for the ids
-    /// the cache missed, `id_of` reads an entity's id.
-    async fn by_ids<T, Fut>(
+    /// Entities by id: `key` names each id's cache key, `lookup` fetches the ids the cache
+    /// missed, `id_of` reads an entity's id.
+    async fn by_ids<T>(
         &self,
         ids: &[Uuid],
         key: fn(&Keys, Uuid) -> CacheKey,
-        fetch: impl Fn(RpcClient, Vec<Uuid>) -> Fut,
+        lookup: &Arc<Coalescer<T>>,
         id_of: fn(&T) -> Uuid,
     ) -> Result<HashMap<Uuid, T>, RpcError>
     where
-        T: Serialize + DeserializeOwned,
-        Fut: Future<Output = RpcResult<Vec<T>>>,
+        T: Serialize + DeserializeOwned + Clone + Send + 'static,
     {
         let keys = ids.iter().map(|id| key(&self.cache.keys, *id)).collect();
         let entities = self
             .cache
             .get_many(keys, |missing| {
                 let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-                let fetched = fetch(self.rpc.clone(), wanted.clone());
+                let fetched = lookup.get(wanted.clone());
                 async move {
                     let mut found: HashMap<Uuid, T> =
                         fetched.await?.into_iter().map(|entity| (id_of(&entity), entity)).collect();
@@ -173,7 +206,8 @@ impl Source {
     }
 }
 
-/// Users by id: one `users.get` per batch, for the misses only.
+/// Users by id: one `users.get` per batch, for the misses only (merged with other requests'
+/// under load).
 pub struct UserLoader(Source);
 
 impl Loader<Uuid> for UserLoader {
@@ -181,12 +215,12 @@ impl Loader<Uuid> for UserLoader {
     type Error = RpcError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, User>, RpcError> {
-        let fetch = |rpc: RpcClient, ids| async move { rpc.call(&GetUsers { ids }).await };
-        self.0.by_ids(ids, Keys::user, fetch, |user: &User| user.id).await
+        self.0.by_ids(ids, Keys::user, &self.0.lookups.users, |user: &User| user.id).await
     }
 }
 
-/// Orders by id: one `orders.get` per batch, for the misses only.
+/// Orders by id: one `orders.get` per batch, for the misses only (merged with other requests'
+/// under load).
 pub struct OrderLoader(Source);
 
 impl Loader<Uuid> for OrderLoader {
@@ -194,8 +228,7 @@ impl Loader<Uuid> for OrderLoader {
     type Error = RpcError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Order>, RpcError> {
-        let fetch = |rpc: RpcClient, ids| async move { rpc.call(&GetOrders { ids }).await };
-        self.0.by_ids(ids, Keys::order, fetch, |order: &Order| order.id).await
+        self.0.by_ids(ids, Keys::order, &self.0.lookups.orders, |order: &Order| order.id).await
     }
 }
 
@@ -207,7 +240,8 @@ impl Loader<UserOrdersKey> for UserOrdersLoader {
     type Error = RpcError;
 
     async fn load(&self, keys: &[UserOrdersKey]) -> Result<HashMap<UserOrdersKey, Page<Order>>, RpcError> {
-        let Source { rpc, cache } = &self.0;
+        let Source { lookups, cache } = &self.0;
+        let rpc = &lookups.rpc;
         let cache_keys = keys.iter().map(|key| cache.keys.user_orders(key)).collect();
         let pages = cache
             .get_many(cache_keys, |missing| async move {

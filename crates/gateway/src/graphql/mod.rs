@@ -1,6 +1,7 @@
 //! The GraphQL schema: one module per domain ([`users`], [`orders`]) merged into one schema,
 //! the contract's scalars, connections, DataLoaders and the error mapping.
 
+pub mod coalesce;
 pub mod error;
 pub mod loaders;
 pub mod orders;

@@ -1,0 +1,238 @@
+//! Look-ups by id of the whole gateway, merged into few RPCs when they crowd in.
+//!
+//! A DataLoader batches the keys of one request. Under load, many requests each ask for a few
+//! ids at the same moment, and each would be an RPC of its own: a message through the broker
+//! and a query in the service, per request. A [`Coalescer`] lets at most `max_in_flight` calls
+//! of its method be out at once. While they are, the ids asked for wait together, and go out
+//! in one call as soon as a slot frees (group commit, for reads). An idle gateway sends every
+//! look-up at once, alone: merging costs no latency, it only takes what waits anyway.
+//!
+//! Only calls not yet sent are joined, never one in flight: a look-up always starts after it
+//! was asked for, so it sees every write answered before (the field cache relies on this).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use futures_util::future::BoxFuture;
+use rpc::{RpcError, RpcResult};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// The RPC behind a coalescer: the entities among some ids (absent ones left out).
+pub type Fetch<V> = Arc<dyn Fn(Vec<Uuid>) -> BoxFuture<'static, RpcResult<Vec<V>>> + Send + Sync>;
+
+/// The most ids one merged call carries: the services' limit for one look-up.
+const MAX_IDS: usize = 1000;
+
+pub struct Coalescer<V> {
+    fetch: Fetch<V>,
+    id_of: fn(&V) -> Uuid,
+    max_in_flight: usize,
+    state: Mutex<State<V>>,
+}
+
+struct State<V> {
+    in_flight: usize,
+    waiting: Vec<Waiter<V>>,
+}
+
+struct Waiter<V> {
+    ids: Vec<Uuid>,
+    answer: oneshot::Sender<RpcResult<Vec<V>>>,
+}
+
+impl<V: Clone + Send + 'static> Coalescer<V> {
+    pub fn new(fetch: Fetch<V>, id_of: fn(&V) -> Uuid, max_in_flight: usize) -> Arc<Self> {
+        let state = Mutex::new(State { in_flight: 0, waiting: Vec::new() });
+        Arc::new(Self { fetch, id_of, max_in_flight: max_in_flight.max(1), state })
+    }
+
+    /// The entities among `ids`: fetched at once when a slot is free, else with the other
+    /// ids waiting for the next one.
+    pub async fn get(self: &Arc<Self>, ids: Vec<Uuid>) -> RpcResult<Vec<V>> {
+        let answer = {
+            let mut state = self.lock();
+            if state.in_flight < self.max_in_flight && state.waiting.is_empty() {
+                state.in_flight += 1;
+                None
+            } else {
+                let (answer, answered) = oneshot::channel();
+                state.waiting.push(Waiter { ids: ids.clone(), answer });
+                Some(answered)
+            }
+        };
+        match answer {
+            None => {
+                // Frees the slot (or hands it to those waiting) however this call ends.
+                let _slot = Slot(self.clone());
+                (self.fetch)(ids).await
+            }
+            Some(answered) => answered.await.unwrap_or_else(|_| Err(RpcError::internal())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<V>> {
+        // A panic while holding the lock leaves the state consistent: every change is one step.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A call ended: the waiting go out together on its slot, or the slot is free.
+    fn release(self: &Arc<Self>) {
+        let mut state = self.lock();
+        if state.waiting.is_empty() {
+            state.in_flight -= 1;
+            return;
+        }
+        let mut taken = 0;
+        let count = state.waiting.iter().take_while(|waiter| {
+            taken += waiter.ids.len();
+            taken <= MAX_IDS
+        });
+        let count = count.count().max(1);
+        let batch: Vec<Waiter<V>> = state.waiting.drain(..count).collect();
+        drop(state);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(self.clone().merged(batch))),
+            // No runtime (shutting down): nobody will be answered; give the slot back.
+            Err(_) => self.lock().in_flight -= 1,
+        }
+    }
+
+    /// One call for the ids of `batch`, each waiter answered with its own entities.
+    async fn merged(self: Arc<Self>, batch: Vec<Waiter<V>>) {
+        let _slot = Slot(self.clone());
+        let mut ids: Vec<Uuid> = batch.iter().flat_map(|waiter| waiter.ids.iter().copied()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        match (self.fetch)(ids).await {
+            Ok(found) => {
+                let found: HashMap<Uuid, V> = found.into_iter().map(|entity| ((self.id_of)(&entity), entity)).collect();
+                for waiter in batch {
+                    let own = waiter.ids.iter().filter_map(|id| found.get(id).cloned()).collect();
+                    let _ = waiter.answer.send(Ok(own));
+                }
+            }
+            Err(error) => {
+                for waiter in batch {
+                    let _ = waiter.answer.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// A slot of a coalescer, released when dropped.
+struct Slot<V: Clone + Send + 'static>(Arc<Coalescer<V>>);
+
+impl<V: Clone + Send + 'static> Drop for Slot<V> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// A fetch that records each call's ids and answers every id but the nil one, once
+    /// `gate` lets it.
+    fn recording(calls: Arc<Mutex<Vec<Vec<Uuid>>>>, gate: Arc<Notify>) -> Fetch<Uuid> {
+        Arc::new(move |ids: Vec<Uuid>| {
+            let (calls, gate) = (calls.clone(), gate.clone());
+            Box::pin(async move {
+                calls.lock().unwrap().push(ids.clone());
+                gate.notified().await;
+                Ok(ids.into_iter().filter(|id| !id.is_nil()).collect())
+            })
+        })
+    }
+
+    #[tokio::test]
+    async fn an_idle_coalescer_sends_at_once_and_crowds_wait_for_one_merged_call() {
+        let (calls, gate) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Notify::new()));
+        let coalescer = Coalescer::new(recording(calls.clone(), gate.clone()), |id| *id, 1);
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+
+        // The first look-up goes out alone; three more wait while it is out.
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            let id = ids[0];
+            async move { coalescer.get(vec![id]).await }
+        });
+        while calls.lock().unwrap().len() < 1 {
+            tokio::task::yield_now().await;
+        }
+        let waiting: Vec<_> = [vec![ids[1], ids[2]], vec![ids[2], Uuid::nil()], vec![ids[3]]]
+            .into_iter()
+            .map(|asked| {
+                let coalescer = coalescer.clone();
+                tokio::spawn(async move { coalescer.get(asked).await })
+            })
+            .collect();
+        while coalescer.lock().waiting.len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(calls.lock().unwrap().len(), 1, "nothing else goes out while the slot is taken");
+
+        gate.notify_one();
+        assert_eq!(first.await.unwrap().unwrap(), vec![ids[0]]);
+        while calls.lock().unwrap().len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        let answers: Vec<_> = futures_util::future::join_all(waiting).await;
+        let answers: Vec<Vec<Uuid>> = answers.into_iter().map(|answer| answer.unwrap().unwrap()).collect();
+        assert_eq!(answers, vec![vec![ids[1], ids[2]], vec![ids[2]], vec![ids[3]]]);
+        let mut merged = vec![ids[1], ids[2], ids[3], Uuid::nil()];
+        merged.sort_unstable();
+        assert_eq!(calls.lock().unwrap()[1], merged, "one call for the three, each id once");
+        assert_eq!(coalescer.lock().in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn an_error_reaches_every_waiter_and_a_dropped_call_frees_its_slot() {
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let fetch: Fetch<Uuid> = Arc::new({
+            let attempts = attempts.clone();
+            move |_ids: Vec<Uuid>| {
+                let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    if attempt == 0 {
+                        std::future::pending::<()>().await;
+                    }
+                    Err(RpcError::unavailable("down"))
+                })
+            }
+        });
+        let coalescer = Coalescer::new(fetch, |id| *id, 1);
+        // A call that never ends, then dropped (its request timed out): the slot comes back.
+        let stuck = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.get(vec![Uuid::now_v7()]).await }
+        });
+        while attempts.load(Ordering::SeqCst) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let coalescer = coalescer.clone();
+                tokio::spawn(async move { coalescer.get(vec![Uuid::now_v7()]).await })
+            })
+            .collect();
+        while coalescer.lock().waiting.len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        stuck.abort();
+        for waiter in waiters {
+            assert_eq!(waiter.await.unwrap().unwrap_err().code, rpc::ErrorCode::ServiceUnavailable);
+        }
+        assert_eq!(attempts.load(Ordering::SeqCst), 2, "the two waiters shared one call");
+        assert_eq!(coalescer.lock().in_flight, 0);
+    }
+}
