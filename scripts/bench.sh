@@ -324,15 +324,15 @@ $(jq -rs '
 $(jq -rs '
   def at(k; c): (map(select(.key == k and .connections == c)) | first) // null;
   def ok(b): if b then "**met**" else "**missed**" end;
-  def r2: (. * 100 | round) / 100;
+  def r3: (. * 1000 | round) / 1000;
   (at("typename"; 64)) as $floor64 | (at("user_cached"; 64)) as $cached64 | (at("user_uncached"; 64)) as $uncached64
   | (at("user_uncached"; 1)) as $uncached1 | (at("orders_uncached"; 1)) as $orders1
   | (map(.errors) | add) as $errors
   | [ if $floor64 and $cached64 then
-        "- cached `user(id)` ≥ 0.5 × the `{ __typename }` floor at 64 connections: \(($cached64.rps / $floor64.rps) | r2) × — \(ok($cached64.rps >= 0.5 * $floor64.rps))"
+        "- cached `user(id)` ≥ 0.5 × the `{ __typename }` floor at 64 connections: \(($cached64.rps / $floor64.rps) | r3) × — \(ok($cached64.rps >= 0.5 * $floor64.rps))"
       else "- cached `user(id)` at 64 connections: not measured" end,
       if $floor64 and $uncached64 then
-        "- uncached `user(id)` ≥ 0.12 × that floor: \(($uncached64.rps / $floor64.rps) | r2) × — \(ok($uncached64.rps >= 0.12 * $floor64.rps))"
+        "- uncached `user(id)` ≥ 0.12 × that floor: \(($uncached64.rps / $floor64.rps) | r3) × — \(ok($uncached64.rps >= 0.12 * $floor64.rps))"
       else "- uncached `user(id)` at 64 connections: not measured" end,
       if $uncached1 then
         "- uncached `user(id)` p50 < 600 µs at 1 connection: \($uncached1.p50_us) µs — \(ok($uncached1.p50_us < 600))"

@@ -165,7 +165,7 @@ mod tests {
             let id = ids[0];
             async move { coalescer.get(vec![id]).await }
         });
-        while calls.lock().unwrap().len() < 1 {
+        while calls.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
         }
         let waiting: Vec<_> = [vec![ids[1], ids[2]], vec![ids[2], Uuid::nil()], vec![ids[3]]]

@@ -148,26 +148,31 @@ pub struct Lookups {
 impl Lookups {
     /// `in_flight`: how many calls of each look-up may be out at once (`RPC_LOOKUPS_IN_FLIGHT`).
     pub fn new(rpc: &RpcClient, in_flight: usize) -> Self {
-        let users_rpc = rpc.clone();
-        let users = Coalescer::new(
-            Arc::new(move |ids| {
-                let rpc = users_rpc.clone();
-                Box::pin(async move { rpc.call(&GetUsers { ids }).await })
-            }),
-            |user: &User| user.id,
-            in_flight,
-        );
-        let orders_rpc = rpc.clone();
-        let orders = Coalescer::new(
-            Arc::new(move |ids| {
-                let rpc = orders_rpc.clone();
-                Box::pin(async move { rpc.call(&GetOrders { ids }).await })
-            }),
-            |order: &Order| order.id,
-            in_flight,
-        );
-        Self { rpc: rpc.clone(), users, orders }
+        Self {
+            rpc: rpc.clone(),
+            users: coalesced(rpc, |ids| GetUsers { ids }, |user: &User| user.id, in_flight),
+            orders: coalesced(rpc, |ids| GetOrders { ids }, |order: &Order| order.id, in_flight),
+        }
     }
+}
+
+/// A coalescer for the look-up method `request` builds.
+fn coalesced<M, V>(
+    rpc: &RpcClient,
+    request: fn(Vec<Uuid>) -> M,
+    id_of: fn(&V) -> Uuid,
+    in_flight: usize,
+) -> Arc<Coalescer<V>>
+where
+    M: rpc::Method<Response = Vec<V>>,
+    V: Clone + Send + 'static,
+{
+    let rpc = rpc.clone();
+    let fetch = move |ids| {
+        let rpc = rpc.clone();
+        Box::pin(async move { rpc.call(&request(ids)).await }) as BoxFuture<'static, _>
+    };
+    Coalescer::new(Arc::new(fetch), id_of, in_flight)
 }
 
 /// Where a loader gets its batch: the cache first (one read), then one RPC for the misses.
