@@ -49,6 +49,7 @@ scenarios! {
     users::every_invalid_user_field_is_refused_with_its_field_and_nothing_is_created,
     users::taken_nick_names_cpfs_and_emails_conflict,
     users::users_are_found_by_id_and_by_nick_name_ignoring_case,
+    users::concurrent_reads_of_different_users_each_get_their_own,
     users::users_are_listed_oldest_first_in_pages,
     users::page_arguments_out_of_bounds_are_refused,
     users::an_update_changes_only_the_given_fields,

@@ -221,3 +221,27 @@ pub async fn a_deleted_user_is_gone(app: &TestApp) {
     assert!(body["data"]["user"].is_null());
     assert_eq!(body["data"]["users"]["totalCount"], 0);
 }
+
+/// Look-ups by id that crowd in are merged across requests (`RPC_LOOKUPS_IN_FLIGHT`); each
+/// request must still get exactly the users it asked for, and no more RPCs than requests.
+pub async fn concurrent_reads_of_different_users_each_get_their_own(app: &TestApp) {
+    let mut users = Vec::new();
+    for _ in 0..24 {
+        users.push(create_user(app).await);
+    }
+    let before = app.rpc_count("users", "users.get").await;
+    let query = "query($a: UUID!, $b: UUID!) { a: user(id: $a) { id nickName } b: user(id: $b) { id nickName } }";
+    let reads = (0..users.len()).map(|i| {
+        let (a, b) = (&users[i], &users[(i + 7) % users.len()]);
+        async move { (app.graphql(query, json!({ "a": a["id"], "b": b["id"] })).await, a, b) }
+    });
+    for (body, a, b) in futures_util::future::join_all(reads).await {
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["a"]["id"], a["id"], "{body}");
+        assert_eq!(body["data"]["a"]["nickName"], a["nickName"], "{body}");
+        assert_eq!(body["data"]["b"]["id"], b["id"], "{body}");
+        assert_eq!(body["data"]["b"]["nickName"], b["nickName"], "{body}");
+    }
+    let calls = app.rpc_count("users", "users.get").await - before;
+    assert!((1.0..=24.0).contains(&calls), "{calls} users.get for 24 requests");
+}
