@@ -98,8 +98,8 @@ async fn with_request_id(mut request: HttpRequest, next: Next) -> axum::response
         .map(Arc::from)
         .unwrap_or_else(|| Uuid::now_v7().to_string().into());
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    // The id alone: every field of a span is formatted when the span opens, on every request.
+    let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
