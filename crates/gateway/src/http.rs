@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use crate::{
     cache::FieldCache,
-    documents::Documents,
+    documents::{Documents, Kept},
     graphql::{
         AppSchema,
         error::{INTERNAL_MESSAGE, add_request_error_codes, code, finish_errors},
@@ -56,6 +56,9 @@ const JSON: &str = "application/json";
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// The same schema, validating only what depends on more than the document: for
+    /// documents that passed every rule before ([`Documents`]).
+    pub validated_schema: AppSchema,
     pub documents: Arc<Documents>,
     pub rpc: RpcClient,
     pub lookups: Arc<Lookups>,
@@ -348,12 +351,12 @@ async fn get_query(
             }
         }
     }
-    let mut request = match prepare(state, request) {
-        Ok(request) => request,
+    let mut prepared = match prepare(state, request) {
+        Ok(prepared) => prepared,
         Err(refusal) => return respond(id, response_type, true, &BatchResponse::Single(refused(id, refusal))),
     };
     // GET must not change anything: a mutation over GET is refused before it runs.
-    if is_mutation(&mut request) {
+    if is_mutation(&mut prepared.request) {
         let mut response = request_error(
             id,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -363,7 +366,7 @@ async fn get_query(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let (response, request_failed) = run(state, id, request).await;
+    let (response, request_failed) = run(state, id, prepared).await;
     respond(id, response_type, request_failed, &BatchResponse::Single(response))
 }
 
@@ -382,10 +385,10 @@ fn is_mutation(request: &mut Request) -> bool {
 /// enforce itself ([`limits::check_nesting`] before parsing, [`limits::check_document`] after).
 /// A refused request comes back as its error, with its code: nothing of it ran. A text parsed
 /// and accepted before is not parsed again ([`Documents`]).
-fn prepare(state: &AppState, mut request: Request) -> Result<Request, ServerError> {
-    if let Some(document) = state.documents.get(&request.query) {
-        request.set_parsed_query(document);
-        return Ok(request);
+fn prepare(state: &AppState, mut request: Request) -> Result<Prepared, ServerError> {
+    if let Some(kept) = state.documents.get(&request.query) {
+        request.set_parsed_query(kept.document.clone());
+        return Ok(Prepared { request, kept: Some(kept) });
     }
     let limits = limits_of(state);
     // Logged in the request's span, which carries its id; not the message, which may quote
@@ -400,9 +403,15 @@ fn prepare(state: &AppState, mut request: Request) -> Result<Request, ServerErro
     let document = async_graphql::parser::parse_query(&request.query)
         .map_err(|error| with_code(ServerError::from(error), code::GRAPHQL_PARSE_FAILED))?;
     limits::check_document(&document, limits).map_err(refusal)?;
-    state.documents.keep(&request.query, &document);
+    let kept = state.documents.keep(&request.query, &document);
     request.set_parsed_query(document);
-    Ok(request)
+    Ok(Prepared { request, kept })
+}
+
+/// A request ready to run, and its kept document if it is kept.
+struct Prepared {
+    request: Request,
+    kept: Option<Arc<Kept>>,
 }
 
 /// The response to a request [`prepare`] refused.
@@ -416,21 +425,28 @@ fn refused(id: &RequestId, error: ServerError) -> Response {
 /// or failed to parse, validate or coerce), before any field ran.
 async fn execute(state: &AppState, id: &RequestId, request: Request) -> (Response, bool) {
     match prepare(state, request) {
-        Ok(request) => run(state, id, request).await,
+        Ok(prepared) => run(state, id, prepared).await,
         Err(refusal) => (refused(id, refusal), true),
     }
 }
 
-/// Runs one prepared GraphQL request with its own DataLoaders.
-async fn run(state: &AppState, id: &RequestId, request: Request) -> (Response, bool) {
+/// Runs one prepared GraphQL request with its own DataLoaders. A document that passed every
+/// validation rule before runs on the schema that does not check them again.
+async fn run(state: &AppState, id: &RequestId, prepared: Prepared) -> (Response, bool) {
+    let Prepared { request, kept } = prepared;
+    let validated = kept.as_ref().is_some_and(|kept| kept.validated());
+    let schema = if validated { &state.validated_schema } else { &state.schema };
     let scope = RequestScope::default();
     let request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
-    let mut response = scope.run(state.schema.execute(request)).await;
+    let mut response = scope.run(schema.execute(request)).await;
     // Field errors always have a path; errors of the request as a whole have none, and
     // leave no data.
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| error.path.is_empty());
+    if let Some(kept) = kept.filter(|_| !validated && !request_failed) {
+        kept.mark_validated();
+    }
     add_request_error_codes(&mut response.errors);
     finish_errors(&mut response.errors, &id.0);
     (response, request_failed)

@@ -6,6 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use async_graphql::ValidationMode;
 use futures_util::FutureExt;
 use rpc::{Broker, Envelope, RpcClient, Service, events};
 use tokio::{net::TcpListener, task::JoinSet};
@@ -18,7 +19,7 @@ use crate::{
         store::{MemoryStore, RedisStore, Store, generation_ttl},
     },
     config::Config,
-    graphql::{Gateway, build_schema, loaders::Lookups},
+    graphql::{Gateway, build_schema, build_schema_validating, loaders::Lookups},
     http::{AppState, router},
     metrics::Metrics,
 };
@@ -58,14 +59,16 @@ impl Application {
         services.spawn(
             invalidate_on_events(broker.clone(), cache.clone(), metrics.clone(), services_shutdown.clone()).map(Ok),
         );
-        let schema = build_schema(Some(Gateway { rpc: rpc.clone(), cache: cache.clone() }), &config.limits);
+        let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone() };
+        let validated_schema = build_schema_validating(Some(gateway.clone()), &config.limits, ValidationMode::Fast);
+        let schema = build_schema(Some(gateway), &config.limits);
         let lookups = Arc::new(Lookups::new(&rpc, usize::from(config.rpc_lookups_in_flight)));
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let app = Self {
             listener,
-            state: AppState { schema, documents: Arc::default(), rpc, lookups, cache, metrics },
+            state: AppState { schema, validated_schema, documents: Arc::default(), rpc, lookups, cache, metrics },
             shutdown,
             services,
             services_shutdown,

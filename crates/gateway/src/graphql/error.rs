@@ -86,7 +86,8 @@ pub fn add_request_error_codes(errors: &mut [ServerError]) {
         };
         extensions.set("code", code);
         // "Failed to parse \"UUID\"" names a type, not a field: no field then.
-        if let Some(field) = quoted_name(&error.message).filter(|_| is_bad_value(&error.message)) {
+        let field = quoted_name(&error.message).or_else(|| undefined_variable(&error.message));
+        if let Some(field) = field.filter(|_| is_bad_value(&error.message)) {
             extensions.set("field", field);
         }
     }
@@ -125,9 +126,17 @@ pub fn finish_errors(errors: &mut [ServerError], request_id: &str) {
 }
 
 /// async-graphql's wording for a value that does not fit its type (a malformed UUID, a string
-/// where an Int goes, a missing required input field).
+/// where an Int goes, a missing required input field) or for a variable the request did not
+/// send.
 fn is_bad_value(message: &str) -> bool {
-    message.starts_with("Invalid value for argument") || message.starts_with("Variable \"")
+    message.starts_with("Invalid value for argument") || message.starts_with("Variable ")
+}
+
+/// The variable of async-graphql's "Variable id is not defined.": a required variable the
+/// request left out.
+fn undefined_variable(message: &str) -> Option<String> {
+    let name = message.strip_prefix("Variable ")?.strip_suffix(" is not defined.")?.trim_start_matches('$');
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// The innermost name in the first quoted path of a message: `"input.cpf"` → `cpf`, `"$id"` → `id`.
@@ -187,5 +196,7 @@ mod tests {
         );
         assert_eq!(quoted_name(r#"Variable "$id" got invalid value"#).as_deref(), Some("id"));
         assert_eq!(quoted_name("no quotes"), None);
+        assert_eq!(undefined_variable("Variable id is not defined.").as_deref(), Some("id"));
+        assert_eq!(undefined_variable("Variable  is not defined."), None);
     }
 }

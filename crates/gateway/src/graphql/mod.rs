@@ -9,7 +9,7 @@ pub mod pagination;
 pub mod scalars;
 pub mod users;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema, ValidationMode};
 use std::sync::Arc;
 
 use rpc::RpcClient;
@@ -28,6 +28,7 @@ pub struct Mutation(users::UserMutation, orders::OrderMutation);
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// What resolvers reach through the schema's data.
+#[derive(Clone)]
 pub struct Gateway {
     pub rpc: RpcClient,
     pub cache: Arc<FieldCache>,
@@ -64,7 +65,15 @@ impl Gateway {
 /// limits (depth, complexity, introspection) set from `limits`. The schema keeps `limits` as
 /// data, so HTTP applies the same ones (`crate::http`).
 pub fn build_schema(gateway: Option<Gateway>, limits: &Limits) -> AppSchema {
+    build_schema_validating(gateway, limits, ValidationMode::Strict)
+}
+
+/// [`build_schema`] with another validation mode. `Fast` runs only the checks whose outcome
+/// depends on more than the document (complexity, depth, fragment cycles): for documents that
+/// already passed every rule once (`crate::documents`).
+pub fn build_schema_validating(gateway: Option<Gateway>, limits: &Limits, mode: ValidationMode) -> AppSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .validation_mode(mode)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .data(limits.clone());

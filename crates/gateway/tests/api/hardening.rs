@@ -185,7 +185,46 @@ async fn list_fields_cost_their_page_size_and_costly_queries_are_refused_before_
     assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = send(graphql_post(&small).header("accept", GRAPHQL_JSON).json(&variables(50))).await;
     assert_eq!((reply.status, reply.code()), (400, "QUERY_TOO_COMPLEX"), "{}", reply.body);
+    // Still so once the document is known to pass validation: the cost is counted every time.
+    for first in [5, 50, 5, 50] {
+        let reply = send(graphql_post(&small).header("accept", GRAPHQL_JSON).json(&variables(first))).await;
+        let expected = if first == 5 { (200, None) } else { (400, Some("QUERY_TOO_COMPLEX")) };
+        assert_eq!((reply.status, reply.body["errors"][0]["extensions"]["code"].as_str()), expected, "{}", reply.body);
+    }
     small.stop().await;
+    app.stop().await;
+}
+
+/// Documents are kept once parsed, and skip the validation rules once they passed them: a
+/// document that failed them fails the same way every time, and a kept one still has its
+/// variables checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_document_is_refused_or_checked_the_same_way_every_time() {
+    let app = app_with(|_| {}).await;
+    let invalid = "{ users { nodes { id password } } }";
+    let first = query(&app, invalid).await;
+    assert_eq!((first.status, first.code()), (400, "GRAPHQL_VALIDATION_FAILED"), "{}", first.body);
+    for _ in 0..3 {
+        let again = query(&app, invalid).await;
+        assert_eq!((again.status, again.code()), (400, "GRAPHQL_VALIDATION_FAILED"), "{}", again.body);
+        assert_eq!(again.body["errors"][0]["message"], first.body["errors"][0]["message"]);
+    }
+    let by_id = "query($id: UUID!) { user(id: $id) { id } }";
+    let ask = |id: serde_json::Value| json!({ "query": by_id, "variables": { "id": id } });
+    for _ in 0..3 {
+        let found = send(
+            graphql_post(&app).header("accept", GRAPHQL_JSON).json(&ask(json!("00000000-0000-0000-0000-000000000000"))),
+        )
+        .await;
+        assert_eq!((found.status, &found.body["data"]["user"]), (200, &Value::Null), "{}", found.body);
+        let malformed = send(graphql_post(&app).header("accept", GRAPHQL_JSON).json(&ask(json!("not-a-uuid")))).await;
+        assert_eq!(malformed.code(), "BAD_USER_INPUT", "{}", malformed.body);
+        // A required variable left out is the client's error, naming the variable.
+        let missing = send(graphql_post(&app).header("accept", GRAPHQL_JSON).json(&json!({ "query": by_id }))).await;
+        assert_eq!(missing.code(), "BAD_USER_INPUT", "{}", missing.body);
+        assert_eq!(missing.body["errors"][0]["extensions"]["field"], "id", "{}", missing.body);
+        assert!(missing.body["data"]["user"].is_null(), "{}", missing.body);
+    }
     app.stop().await;
 }
 
