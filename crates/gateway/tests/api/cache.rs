@@ -242,6 +242,12 @@ pub async fn a_page_cached_without_its_count_still_answers_the_count_later(app: 
     assert_eq!(body["data"]["users"]["totalCount"], 1, "{body}");
     assert_eq!(body["data"]["users"]["nodes"][0]["orders"]["totalCount"], 3, "{body}");
     assert_eq!(body["data"]["orders"]["totalCount"], 3, "{body}");
+    // Asked for through fragments (as Relay does) and under an alias, it is counted too.
+    let fragments = "{ orders(first: 1) { ...Counted } users(first: 1) { ... on UserConnection { n: totalCount } } }
+                     fragment Counted on OrderConnection { count: totalCount }";
+    let counted = app.graphql(fragments, json!({})).await;
+    let counts = (&counted["data"]["orders"]["count"], &counted["data"]["users"]["n"]);
+    assert_eq!(counts, (&json!(3), &json!(1)), "{counted}");
 
     // After a cursor: hasPreviousPage is true whether or not the page was first read without it.
     let cursor = body["data"]["orders"]["pageInfo"]["endCursor"].clone();
