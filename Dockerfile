@@ -13,7 +13,8 @@ COPY crates/entities/Cargo.toml crates/entities/
 COPY crates/users-worker/Cargo.toml crates/users-worker/
 COPY crates/orders-worker/Cargo.toml crates/orders-worker/
 COPY crates/gateway/Cargo.toml crates/gateway/
-RUN for crate in rpc entities users-worker orders-worker gateway; do \
+COPY crates/test-support/Cargo.toml crates/test-support/
+RUN for crate in rpc entities users-worker orders-worker gateway test-support; do \
         mkdir -p crates/$crate/src && touch crates/$crate/src/lib.rs; \
     done \
     && for bin in users-worker orders-worker gateway; do echo 'fn main() {}' > crates/$bin/src/main.rs; done \

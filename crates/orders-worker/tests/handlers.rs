@@ -11,8 +11,6 @@
 use std::{
     collections::HashSet,
     future::Future,
-    panic::AssertUnwindSafe,
-    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -31,7 +29,8 @@ use rpc::{
     orders::{CreateOrder, DeleteOrder, GetOrders, ListOrders, Order, OrdersOfUsers, UpdateOrder, UserOrdersKey},
     users::{GetUsers, User},
 };
-use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
+use sea_orm::{EntityTrait, PaginatorTrait};
+use test_support::{Backend, with_test_database};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -39,88 +38,6 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A database that exists for one test only.
-struct TestDb {
-    url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    /// The SQLite file; its `-wal` and `-shm` companions go with it.
-    File(PathBuf),
-    Database {
-        admin_url: String,
-        name: String,
-    },
-}
-
-impl TestDb {
-    async fn create(backend: Backend) -> Self {
-        let unique = Uuid::now_v7().simple().to_string();
-        match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join("orders-worker-tests");
-                let name = format!("orders_test_{unique}");
-                let url = entities::db::sqlite_url(&dir, &name);
-                Self { url, cleanup: Cleanup::File(dir.join(format!("{name}.db"))) }
-            }
-            Backend::Postgres => {
-                let admin_url = std::env::var("TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-                let run_id: String = std::env::var("TEST_RUN_ID")
-                    .unwrap_or_else(|_| "local".to_owned())
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect::<String>()
-                    .to_ascii_lowercase();
-                let name = format!("orders_test_{run_id}_{unique}");
-                let admin = Database::connect(&admin_url).await.expect("PostgreSQL at TEST_POSTGRES_URL");
-                admin.execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#)).await.unwrap();
-                admin.close().await.unwrap();
-                Self { url: with_database(&admin_url, &name), cleanup: Cleanup::Database { admin_url, name } }
-            }
-        }
-    }
-
-    async fn destroy(self) {
-        match self.cleanup {
-            Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Cleanup::Database { admin_url, name } => {
-                let admin = Database::connect(&admin_url).await.unwrap();
-                // FORCE: pools of the test may still be closing their connections.
-                admin.execute_unprepared(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)).await.unwrap();
-                admin.close().await.unwrap();
-            }
-        }
-    }
-}
-
-/// `base` with its database name replaced by `name`, query string kept.
-fn with_database(base: &str, name: &str) -> String {
-    let (address, query) = match base.split_once('?') {
-        Some((address, query)) => (address, format!("?{query}")),
-        None => (base, String::new()),
-    };
-    let authority = address.find("://").map_or(0, |at| at + 3);
-    let root = match address[authority..].find('/') {
-        Some(slash) => &address[..authority + slash],
-        None => address,
-    };
-    format!("{root}/{name}{query}")
-}
 
 /// Events the tests never assert on: a marker that proves the subscriber caught up.
 const PROBE: &str = "test.probe";
@@ -314,17 +231,7 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = TestDb::create(backend).await;
-    let outcome = AssertUnwindSafe(async {
-        let app = TestApp::start(&db.url).await;
-        scenario(app).await;
-    })
-    .catch_unwind()
-    .await;
-    db.destroy().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    with_test_database(backend, "orders_test", |url| async move { scenario(TestApp::start(&url).await).await }).await;
 }
 
 /// Declares each scenario as two tests, `sqlite::NAME` and `postgres::NAME`.
@@ -878,14 +785,4 @@ async fn migrations_run_again_on_a_migrated_database_without_harm(app: TestApp) 
     assert_eq!(order::Entity::find().count(&again).await.unwrap(), 1);
     again.close().await.unwrap();
     assert_eq!(get_orders(GetOrders { ids: vec![order.id] }, app.ctx.clone()).await.unwrap(), vec![order]);
-}
-
-#[test]
-fn the_test_database_url_keeps_host_and_options() {
-    assert_eq!(
-        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-        "postgres://postgres@127.0.0.1:5432/x"
-    );
-    assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
-    assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
 }

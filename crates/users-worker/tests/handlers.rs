@@ -7,7 +7,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-use std::{future::Future, panic::AssertUnwindSafe, path::PathBuf, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use entities::users as rows;
 use futures_util::FutureExt;
@@ -16,7 +16,8 @@ use rpc::{
     local::LocalHub,
     users::{ChangePassword, CreateUser, DeleteUser, GetUserByNickName, GetUsers, ListUsers, UpdateUser, User},
 };
-use sea_orm::{ConnectionTrait, Database, EntityTrait};
+use sea_orm::EntityTrait;
+use test_support::{Backend, with_test_database};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use users_worker::{
@@ -27,77 +28,6 @@ use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
-
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A database made for one test, and how to get rid of it.
-struct TestDatabase {
-    url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    SqliteFile(PathBuf),
-    PostgresDatabase { admin_url: String, name: String },
-}
-
-impl TestDatabase {
-    async fn create(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("users_test_{}.db", Uuid::now_v7().simple()));
-                Self { url: format!("sqlite://{}?mode=rwc", path.display()), cleanup: Cleanup::SqliteFile(path) }
-            }
-            Backend::Postgres => {
-                let admin_url = std::env::var("TEST_POSTGRES_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-                let run_id: String = std::env::var("TEST_RUN_ID")
-                    .unwrap_or_else(|_| "local".to_owned())
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect::<String>()
-                    .to_lowercase();
-                let name = format!("users_test_{run_id}_{}", Uuid::now_v7().simple());
-                let admin = Database::connect(&admin_url).await.expect("PostgreSQL answers at TEST_POSTGRES_URL");
-                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
-                admin.close().await.unwrap();
-                let url = with_database(&admin_url, &name);
-                Self { url, cleanup: Cleanup::PostgresDatabase { admin_url, name } }
-            }
-        }
-    }
-
-    async fn drop(self) {
-        match self.cleanup {
-            Cleanup::SqliteFile(path) => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
-            Cleanup::PostgresDatabase { admin_url, name } => {
-                let admin = Database::connect(&admin_url).await.unwrap();
-                // FORCE: the test's pool may not have closed its connections yet.
-                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.unwrap();
-                admin.close().await.unwrap();
-            }
-        }
-    }
-}
-
-/// `base` with its database name replaced by `name`.
-fn with_database(base: &str, name: &str) -> String {
-    let (address, query) = base.split_once('?').map_or((base, None), |(address, query)| (address, Some(query)));
-    let authority = address.find("://").map_or(0, |scheme| scheme + 3);
-    let path = address[authority..].find('/').map_or(address.len(), |slash| authority + slash);
-    let query = query.map(|query| format!("?{query}")).unwrap_or_default();
-    format!("{}/{name}{query}", &address[..path])
-}
 
 /// The service as a test sees it: its context, and the events its handlers published.
 struct TestApp {
@@ -178,13 +108,7 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let database = TestDatabase::create(backend).await;
-    let url = database.url.clone();
-    let outcome = AssertUnwindSafe(async move { scenario(TestApp::spawn(&url).await).await }).catch_unwind().await;
-    database.drop().await;
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    with_test_database(backend, "users_test", |url| async move { scenario(TestApp::spawn(&url).await).await }).await;
 }
 
 const PASSWORD: &str = "correct horse battery";
