@@ -1,8 +1,8 @@
 //! Opening a service's database (PostgreSQL or SQLite) and migrating it safely.
 
 use sea_orm::{
-    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction,
-    DbErr, IsolationLevel, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseExecutor,
+    DatabaseTransaction, DbErr, IsolationLevel, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -51,13 +51,30 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection, lock_key: i64) -
 
 /// Begins a read-only transaction whose queries all see one snapshot, so the parts of an
 /// answer read by several queries (a page, its count) agree with each other.
-pub async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     match db.get_database_backend() {
         DatabaseBackend::Postgres => {
             db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
         }
         // SQLite in WAL mode: a transaction reads one snapshot from its first read on.
         _ => db.begin().await,
+    }
+}
+
+/// Where a read runs: one statement is a snapshot by itself and goes straight to the pool;
+/// several share one snapshot ([`begin_snapshot`]). End it with [`end_read`].
+pub async fn begin_read(db: &DatabaseConnection, several_statements: bool) -> Result<DatabaseExecutor<'_>, DbErr> {
+    Ok(match several_statements {
+        true => DatabaseExecutor::OwnedTransaction(begin_snapshot(db).await?),
+        false => DatabaseExecutor::Connection(db),
+    })
+}
+
+/// Ends a read begun with [`begin_read`].
+pub async fn end_read(read: DatabaseExecutor<'_>) -> Result<(), DbErr> {
+    match read {
+        DatabaseExecutor::OwnedTransaction(txn) => txn.commit().await,
+        _ => Ok(()),
     }
 }
 

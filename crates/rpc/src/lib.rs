@@ -86,8 +86,7 @@ impl Broker {
     ) -> anyhow::Result<()> {
         match self {
             Self::Amqp { url } => {
-                let options = amqp::ServeOptions { url: url.clone(), prefetch };
-                tokio::spawn(amqp::serve(options, service, router, shutdown)).await?
+                amqp::serve(amqp::ServeOptions { url: url.clone(), prefetch }, service, router, shutdown).await
             }
             Self::Local(hub) => hub.serve(service, router, shutdown).await,
         }

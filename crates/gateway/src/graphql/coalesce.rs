@@ -38,6 +38,13 @@ struct State<V> {
     waiting: Vec<Waiter<V>>,
 }
 
+enum Turn<V> {
+    /// A slot is this caller's: call now.
+    Now(Vec<Uuid>),
+    /// Queued: a merged call answers.
+    Later(oneshot::Receiver<RpcResult<Vec<V>>>),
+}
+
 struct Waiter<V> {
     ids: Vec<Uuid>,
     answer: oneshot::Sender<RpcResult<Vec<V>>>,
@@ -52,25 +59,26 @@ impl<V: Clone + Send + 'static> Coalescer<V> {
     /// The entities among `ids`: fetched at once when a slot is free, else with the other
     /// ids waiting for the next one.
     pub async fn get(self: &Arc<Self>, ids: Vec<Uuid>) -> RpcResult<Vec<V>> {
-        let answer = {
-            let mut state = self.lock();
-            if state.in_flight < self.max_in_flight && state.waiting.is_empty() {
-                state.in_flight += 1;
-                None
-            } else {
-                let (answer, answered) = oneshot::channel();
-                state.waiting.push(Waiter { ids: ids.clone(), answer });
-                Some(answered)
-            }
-        };
-        match answer {
-            None => {
+        match self.take_turn(ids) {
+            Turn::Now(ids) => {
                 // Frees the slot (or hands it to those waiting) however this call ends.
                 let _slot = Slot(self.clone());
                 (self.fetch)(ids).await
             }
-            Some(answered) => answered.await.unwrap_or_else(|_| Err(RpcError::internal())),
+            Turn::Later(answered) => answered.await.unwrap_or_else(|_| Err(RpcError::internal())),
         }
+    }
+
+    /// Takes a free slot for `ids`, or queues them for the next merged call.
+    fn take_turn(&self, ids: Vec<Uuid>) -> Turn<V> {
+        let mut state = self.lock();
+        if state.in_flight < self.max_in_flight && state.waiting.is_empty() {
+            state.in_flight += 1;
+            return Turn::Now(ids);
+        }
+        let (answer, answered) = oneshot::channel();
+        state.waiting.push(Waiter { ids, answer });
+        Turn::Later(answered)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<V>> {

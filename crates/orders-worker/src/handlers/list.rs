@@ -1,6 +1,9 @@
 //! `orders.list`: one keyset page of orders by id, optionally of one user.
 
-use entities::{db::begin_snapshot, orders::order};
+use entities::{
+    db::{begin_read, end_read},
+    orders::order,
+};
 use rpc::{
     Page, RpcResult,
     orders::{ListOrders, Order},
@@ -16,14 +19,10 @@ use crate::{Context, validation};
 pub async fn list_orders(req: ListOrders, ctx: Context) -> RpcResult<Page<Order>> {
     validation::page_size(req.first)?;
     let req = ListOrders { extras: req.extras.for_page(req.after), ..req };
-    // The page alone is one query, a snapshot by itself; with extras, one transaction keeps
-    // the items, `has_previous` and `total_count` in agreement.
-    if !req.extras.any() {
-        return read_page(&ctx.db, &req).await.or_internal("listing orders");
-    }
-    let txn = begin_snapshot(&ctx.db).await.or_internal("beginning a list of orders")?;
-    let page = read_page(&txn, &req).await.or_internal("listing orders")?;
-    txn.commit().await.or_internal("ending a list of orders")?;
+    // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
+    let read = begin_read(&ctx.db, req.extras.any()).await.or_internal("beginning a list of orders")?;
+    let page = read_page(&read, &req).await.or_internal("listing orders")?;
+    end_read(read).await.or_internal("ending a list of orders")?;
     Ok(page)
 }
 

@@ -10,10 +10,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entities::{db::begin_snapshot, orders::order};
+use entities::{
+    db::{begin_read, end_read},
+    orders::order,
+};
 use rpc::{
     Page, PageExtras, RpcError, RpcResult,
-    orders::{Order, OrdersOfUsers},
+    orders::{Order, OrdersOfUsers, UserOrdersKey},
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect,
@@ -30,34 +33,26 @@ pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<
     let mut groups: HashMap<Group, BTreeSet<Uuid>> = HashMap::new();
     for key in &req.keys {
         validation::page_size(key.first)?;
-        let group = Group { first: key.first, after: key.after, extras: key.extras.for_page(key.after) };
-        groups.entry(group).or_default().insert(key.user_id);
+        groups.entry(Group::of(key)).or_default().insert(key.user_id);
     }
     if groups.is_empty() {
         return Ok(Vec::new());
     }
 
     // One query (the usual batch) is a snapshot by itself; more share one transaction.
-    let several_queries = groups.len() > 1 || groups.keys().any(|group| group.extras.any());
+    let several = groups.len() > 1 || groups.keys().any(|group| group.extras.any());
+    let read = begin_read(&ctx.db, several).await.or_internal("beginning a batch of orders")?;
     let mut pages = HashMap::with_capacity(req.keys.len());
-    if several_queries {
-        let txn = begin_snapshot(&ctx.db).await.or_internal("beginning a batch of orders")?;
-        for (group, users) in groups {
-            pages.extend(pages_of_group(&txn, users, group).await?);
-        }
-        txn.commit().await.or_internal("ending a batch of orders")?;
-    } else {
-        for (group, users) in groups {
-            pages.extend(pages_of_group(&ctx.db, users, group).await?);
-        }
+    for (group, users) in groups {
+        pages.extend(pages_of_group(&read, users, group).await?);
     }
+    end_read(read).await.or_internal("ending a batch of orders")?;
 
     // Keys may repeat: clone each page for every key that asked for it, in key order.
     req.keys
         .iter()
         .map(|key| {
-            let group = Group { first: key.first, after: key.after, extras: key.extras.for_page(key.after) };
-            pages.get(&(key.user_id, group)).cloned().ok_or_else(|| {
+            pages.get(&(key.user_id, Group::of(key))).cloned().ok_or_else(|| {
                 tracing::error!(?key, "a key of orders.of_users got no page");
                 RpcError::internal()
             })
@@ -71,6 +66,12 @@ struct Group {
     first: u32,
     after: Option<Uuid>,
     extras: PageExtras,
+}
+
+impl Group {
+    fn of(key: &UserOrdersKey) -> Self {
+        Self { first: key.first, after: key.after, extras: key.extras.for_page(key.after) }
+    }
 }
 
 /// The pages of `users` (distinct) for one group.

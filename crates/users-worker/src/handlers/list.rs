@@ -21,15 +21,11 @@ pub async fn list(req: ListUsers, ctx: Context) -> RpcResult<Page<User>> {
         return Err(RpcError::invalid("first", format!("first must be between 0 and {MAX_FIRST}")));
     }
     let req = ListUsers { extras: req.extras.for_page(req.after), ..req };
-    // The page alone is one query, a snapshot by itself; with extras, one transaction keeps
-    // the items, `has_previous` and `total_count` in agreement.
+    // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
     let failed = |error| internal("cannot list users", error);
-    if !req.extras.any() {
-        return read_page(&ctx.db, &req).await.map_err(failed);
-    }
-    let txn = entities::db::begin_snapshot(&ctx.db).await.map_err(failed)?;
-    let page = read_page(&txn, &req).await.map_err(failed)?;
-    txn.commit().await.map_err(failed)?;
+    let read = entities::db::begin_read(&ctx.db, req.extras.any()).await.map_err(failed)?;
+    let page = read_page(&read, &req).await.map_err(failed)?;
+    entities::db::end_read(read).await.map_err(failed)?;
     Ok(page)
 }
 
