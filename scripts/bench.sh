@@ -26,7 +26,9 @@
 # BENCH_WRK_THREADS (2: wrk's threads, at most one per connection), BENCH_OUTPUT (BENCHMARKS.md;
 # empty: print only), BENCH_RAW (a file to keep every measurement in, one JSON line each),
 # BENCH_ONLY (scenario keys to run, e.g. "typename user_uncached"; a partial run prints its
-# table and writes no BENCHMARKS.md unless BENCH_OUTPUT says where).
+# table and writes no BENCHMARKS.md unless BENCH_OUTPUT says where), BENCH_HOLD (a file: start and
+# seed the stack, write its addresses and process ids there as shell variables, measure nothing,
+# and keep it running until that file is removed, for profiling by hand).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -422,6 +424,18 @@ seed_users "$CACHED" "$WORK/users.ids"
 paste -d' ' <(head -n "$SEED_ORDERS" "$WORK/users.ids") <(seq 1 "$SEED_ORDERS") | in_parallel 8 seed_order "$CACHED"
 seed_users "$EMBEDDED" "$WORK/embedded.ids"
 seed_users "$EMBEDDED_UNCACHED" "$WORK/embedded-uncached.ids"
+
+if [[ -n ${BENCH_HOLD:-} ]]; then
+  {
+    printf 'CACHED=%q\nUNCACHED=%q\nEMBEDDED=%q\nEMBEDDED_UNCACHED=%q\n' "$CACHED" "$UNCACHED" "$EMBEDDED" "$EMBEDDED_UNCACHED"
+    printf 'AMQP_URL=%q\nREDIS_URL=%q\nUSERS_IDS=%q\nLOGS=%q\n' "$AMQP_URL" "$REDIS_URL" "$WORK/users.ids" "$WORK"
+    for i in "${!NAMES[@]}"; do printf 'PID_%s=%s\n' "${NAMES[$i]//-/_}" "${PIDS[$i]}"; done
+  } >"$BENCH_HOLD.tmp"
+  mv "$BENCH_HOLD.tmp" "$BENCH_HOLD"
+  say "holding the seeded stack for profiling (its addresses in $BENCH_HOLD); remove that file to stop it"
+  while [[ -f $BENCH_HOLD ]]; do sleep 1; done
+  exit 0
+fi
 
 say "argon2id hash time"
 HASH_JSON=$("$CARGO_TARGET_DIR/release/examples/hash_time" 20)
