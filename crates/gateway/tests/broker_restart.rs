@@ -9,11 +9,7 @@ mod helpers;
 
 use helpers::*;
 use serde_json::json;
-
-async fn rabbitmqctl(args: &[&str]) {
-    let output = tokio::process::Command::new("rabbitmqctl").args(args).output().await.unwrap();
-    assert!(output.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
+use test_support::rabbitmqctl;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts RabbitMQ; scripts/test.sh runs it alone"]

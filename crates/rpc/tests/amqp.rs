@@ -17,37 +17,8 @@ use lapin::{
 };
 use rpc::{Broker, ErrorCode, Router, Service, users::GetUsers, users::User};
 use serde::{Deserialize, Serialize};
+use test_support::Vhost;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
-
-/// A vhost made for one test and deleted after it.
-struct Vhost {
-    name: String,
-    url: String,
-}
-
-impl Vhost {
-    async fn new() -> Self {
-        let base = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-        let run = std::env::var("TEST_RUN_ID").unwrap_or_else(|_| "local".into());
-        let name = format!("rpc-{run}-{}", Uuid::now_v7().simple());
-        rabbitmqctl(&["add_vhost", &name]).await;
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await;
-        let root = &base[..base.rfind('/').unwrap()];
-        Self { url: format!("{root}/{name}"), name }
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl").args(["delete_vhost", &self.name]).output();
-    }
-}
-
-async fn rabbitmqctl(args: &[&str]) {
-    let output = tokio::process::Command::new("rabbitmqctl").args(args).output().await.unwrap();
-    assert!(output.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
 
 /// A stand-in users method whose handler the test controls.
 #[derive(Serialize, Deserialize)]
@@ -88,7 +59,7 @@ fn serve(broker: &Broker, counter: Counter) -> (CancellationToken, tokio::task::
 
 #[tokio::test]
 async fn a_call_gets_the_reply_to_its_own_request() {
-    let vhost = Vhost::new().await;
+    let vhost = Vhost::create("rpc").await;
     let broker = Broker::from_url(Some(vhost.url.clone()));
     let counter = Counter::default();
     let (shutdown, worker) = serve(&broker, counter.clone());
@@ -109,7 +80,7 @@ async fn a_call_gets_the_reply_to_its_own_request() {
 
 #[tokio::test]
 async fn a_panicking_handler_answers_internal_error_and_the_worker_lives_on() {
-    let vhost = Vhost::new().await;
+    let vhost = Vhost::create("rpc").await;
     let broker = Broker::from_url(Some(vhost.url.clone()));
     let (shutdown, worker) = serve(&broker, Counter::default());
     let client = broker.client("test", Duration::from_secs(5));
@@ -124,7 +95,7 @@ async fn a_panicking_handler_answers_internal_error_and_the_worker_lives_on() {
 
 #[tokio::test]
 async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
-    let vhost = Vhost::new().await;
+    let vhost = Vhost::create("rpc").await;
     let broker = Broker::from_url(Some(vhost.url.clone()));
     let counter = Counter::default();
     let (shutdown, worker) = serve(&broker, counter.clone());
@@ -171,7 +142,7 @@ async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
 
 #[tokio::test]
 async fn a_request_nobody_takes_in_time_fails_and_is_never_run() {
-    let vhost = Vhost::new().await;
+    let vhost = Vhost::create("rpc").await;
     let broker = Broker::from_url(Some(vhost.url.clone()));
     let client = broker.client("test", Duration::from_millis(300));
 
@@ -193,7 +164,7 @@ async fn a_request_nobody_takes_in_time_fails_and_is_never_run() {
 
 #[tokio::test]
 async fn a_stopping_worker_finishes_what_it_holds() {
-    let vhost = Vhost::new().await;
+    let vhost = Vhost::create("rpc").await;
     let broker = Broker::from_url(Some(vhost.url.clone()));
     let shutdown = CancellationToken::new();
     let started = Arc::new(tokio::sync::Notify::new());

@@ -7,9 +7,9 @@ use std::{sync::atomic::AtomicUsize, time::Duration};
 use gateway::{Application, Config};
 use rpc::Broker;
 use serde_json::{Value, json};
+use test_support::{TestDatabase, Vhost};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -27,7 +27,8 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
 }
 
-/// What the distributed back end runs beside the gateway.
+/// What the distributed back end runs beside the gateway. Dropping it deletes the vhost and the
+/// databases, so they last as long as the test holds its app.
 pub struct Stack {
     pub vhost: Vhost,
     pub users_db: TestDatabase,
@@ -45,76 +46,6 @@ impl Worker {
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.handle.await.expect("worker task panicked");
-    }
-}
-
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-fn run_id() -> String {
-    std::env::var("TEST_RUN_ID").unwrap_or_else(|_| "local".into())
-}
-
-fn unique(prefix: &str) -> String {
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    format!("{prefix}_{}_{n}_{}", run_id(), &Uuid::now_v7().simple().to_string()[20..])
-}
-
-/// A RabbitMQ vhost of one test.
-pub struct Vhost {
-    name: String,
-    pub url: String,
-}
-
-impl Vhost {
-    async fn new() -> Self {
-        let base = std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-        let name = unique("e2e").replace('_', "-");
-        rabbitmqctl(&["add_vhost", &name]).await;
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]).await;
-        let root = &base[..base.rfind('/').expect("an AMQP URL has a path")];
-        Self { url: format!("{root}/{name}"), name }
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("rabbitmqctl").args(["delete_vhost", &self.name]).output();
-    }
-}
-
-async fn rabbitmqctl(args: &[&str]) {
-    let output = tokio::process::Command::new("rabbitmqctl").args(args).output().await.expect("rabbitmqctl runs");
-    assert!(output.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-/// A PostgreSQL database of one test, dropped after it.
-pub struct TestDatabase {
-    name: String,
-    pub url: String,
-}
-
-fn postgres_base() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-impl TestDatabase {
-    async fn new(service: &str) -> Self {
-        use sea_orm::ConnectionTrait;
-        let name = unique(&format!("e2e_{service}"));
-        let base = postgres_base();
-        let admin = sea_orm::Database::connect(&base).await.expect("PostgreSQL is reachable");
-        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create database");
-        admin.close().await.ok();
-        let root = &base[..base.rfind('/').expect("a PostgreSQL URL has a path")];
-        Self { url: format!("{root}/{name}"), name }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args([&postgres_base(), "-qc", &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)])
-            .output();
     }
 }
 
@@ -145,7 +76,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::embedded(data_dir.path().to_owned());
     // Gateways of one test share a cache; other tests never see it.
-    config.cache_key_prefix = unique("cache");
+    config.cache_key_prefix = test_support::unique_name("cache", '_');
     // Generous, so a busy test machine does not turn cache reads into bypasses; the Redis
     // outage tests set their own.
     config.cache_timeout_ms = 1000;
@@ -156,8 +87,11 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     let stack = match backend {
         Backend::Embedded => None,
         Backend::RabbitMq => {
-            let vhost = Vhost::new().await;
-            let (users_db, orders_db) = (TestDatabase::new("users").await, TestDatabase::new("orders").await);
+            let vhost = Vhost::create("e2e").await;
+            let (users_db, orders_db) = (
+                TestDatabase::create(test_support::Backend::Postgres, "e2e_users").await,
+                TestDatabase::create(test_support::Backend::Postgres, "e2e_orders").await,
+            );
             let users_worker = start_users_worker(&vhost.url, &users_db.url).await;
             let orders_worker = start_orders_worker(&vhost.url, &orders_db.url, config.rpc_timeout()).await;
             config.amqp_url = Some(vhost.url.clone());
