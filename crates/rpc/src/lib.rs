@@ -25,6 +25,7 @@ pub mod orders;
 mod page;
 pub mod process;
 pub mod server;
+pub mod time;
 pub mod users;
 
 use std::{sync::Arc, time::Duration};

@@ -20,7 +20,9 @@ pub struct Order {
     pub item_price: String,
     /// `item_quantity × item_price`, exact, two places.
     pub total_value: String,
+    #[serde(with = "crate::time::serde_rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time::serde_rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -21,7 +21,9 @@ pub struct User {
     pub email: String,
     /// Separators removed, leading `+` kept.
     pub phone_number: String,
+    #[serde(with = "crate::time::serde_rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time::serde_rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -1,7 +1,7 @@
 //! The contract's own scalars. `UUID` comes from async-graphql.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 
 /// Exact money: a JSON string with two places (`"59.70"`).
 ///
@@ -59,14 +59,14 @@ pub struct DateTime(pub chrono::DateTime<Utc>);
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
-                .map(|time| DateTime(time.with_timezone(&Utc)))
+            Value::String(text) => rpc::time::parse(text)
+                .map(DateTime)
                 .map_err(|_| InputValueError::custom("expected an RFC 3339 date-time")),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+        Value::String(rpc::time::format(&self.0, rpc::time::Fraction::Micros))
     }
 }
