@@ -37,6 +37,36 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
+/// A row without its password hash: what the reads that answer clients select
+/// (`into_partial_model::<Profile>()`), so the hash is read only where a password is checked.
+#[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
+#[sea_orm(entity = "Entity")]
+pub struct Profile {
+    pub id: Uuid,
+    pub nick_name: String,
+    pub full_name: String,
+    pub cpf: String,
+    pub email: String,
+    pub phone_number: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl From<Model> for Profile {
+    fn from(row: Model) -> Self {
+        Self {
+            id: row.id,
+            nick_name: row.nick_name,
+            full_name: row.full_name,
+            cpf: row.cpf,
+            email: row.email,
+            phone_number: row.phone_number,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}
 
 // Written by hand so that `{:?}` of a row never puts the password hash in a log.

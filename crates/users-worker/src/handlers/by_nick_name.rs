@@ -16,6 +16,7 @@ pub async fn by_nick_name(req: GetUserByNickName, ctx: Context) -> RpcResult<Opt
     let Ok(nick_name) = validation::nick_name(&req.nick_name) else { return Ok(None) };
     let row = users::Entity::find()
         .filter(users::Column::NickNameKey.eq(users::nick_name_key(&nick_name)))
+        .into_partial_model::<users::Profile>()
         .one(&ctx.db)
         .await
         .map_err(|error| internal("cannot read a user by nickName", error))?;

@@ -28,6 +28,7 @@ pub async fn get(req: GetUsers, ctx: Context) -> RpcResult<Vec<User>> {
     let rows = users::Entity::find()
         .filter(users::Column::Id.is_in(ids))
         .order_by_asc(users::Column::Id)
+        .into_partial_model::<users::Profile>()
         .all(&ctx.db)
         .await
         .map_err(|error| internal("cannot read users", error))?;

@@ -35,12 +35,16 @@ async fn read_page(db: &impl ConnectionTrait, req: &ListUsers) -> Result<Page<Us
         query = query.filter(users::Column::Id.gt(after));
     }
     // One row more than asked tells whether a next page exists.
-    let mut rows = query.limit(u64::from(req.first) + 1).all(db).await?;
+    let mut rows = query.limit(u64::from(req.first) + 1).into_partial_model::<users::Profile>().all(db).await?;
     let has_next = rows.len() > req.first as usize;
     rows.truncate(req.first as usize);
 
     let has_previous = match req.after.filter(|_| req.extras.has_previous) {
-        Some(after) => users::Entity::find().filter(users::Column::Id.lte(after)).one(db).await?.is_some(),
+        Some(after) => {
+            let at_or_before =
+                users::Entity::find().select_only().column(users::Column::Id).filter(users::Column::Id.lte(after));
+            at_or_before.into_tuple::<uuid::Uuid>().one(db).await?.is_some()
+        }
         None => false,
     };
     let total_count = match req.extras.total_count {

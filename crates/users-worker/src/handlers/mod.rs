@@ -28,7 +28,8 @@ use uuid::Uuid;
 use crate::validation::field;
 
 /// The wire form of a row: everything but the password hash.
-fn to_user(row: users::Model) -> User {
+fn to_user(row: impl Into<users::Profile>) -> User {
+    let row = row.into();
     User {
         id: row.id,
         nick_name: row.nick_name,
