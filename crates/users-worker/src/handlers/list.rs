@@ -5,7 +5,9 @@ use rpc::{
     Page, RpcError, RpcResult,
     users::{ListUsers, User},
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SelectExt,
+};
 
 use super::{internal, to_user};
 use crate::Context;
@@ -40,11 +42,7 @@ async fn read_page(db: &impl ConnectionTrait, req: &ListUsers) -> Result<Page<Us
     rows.truncate(req.first as usize);
 
     let has_previous = match req.after.filter(|_| req.extras.has_previous) {
-        Some(after) => {
-            let at_or_before =
-                users::Entity::find().select_only().column(users::Column::Id).filter(users::Column::Id.lte(after));
-            at_or_before.into_tuple::<uuid::Uuid>().one(db).await?.is_some()
-        }
+        Some(after) => users::Entity::find().filter(users::Column::Id.lte(after)).exists(db).await?,
         None => false,
     };
     let total_count = match req.extras.total_count {
