@@ -61,21 +61,21 @@ async fn begin_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, 
     }
 }
 
-/// Where a read runs: one statement is a snapshot by itself and goes straight to the pool;
-/// several share one snapshot ([`begin_snapshot`]). End it with [`end_read`].
-pub async fn begin_read(db: &DatabaseConnection, several_statements: bool) -> Result<DatabaseExecutor<'_>, DbErr> {
-    Ok(match several_statements {
-        true => DatabaseExecutor::OwnedTransaction(begin_snapshot(db).await?),
-        false => DatabaseExecutor::Connection(db),
-    })
-}
-
-/// Ends a read begun with [`begin_read`].
-pub async fn end_read(read: DatabaseExecutor<'_>) -> Result<(), DbErr> {
-    match read {
-        DatabaseExecutor::OwnedTransaction(txn) => txn.commit().await,
-        _ => Ok(()),
+/// Runs `body`, a read of one statement or of several. One statement is a snapshot by itself
+/// and goes straight to the pool; several share one snapshot ([`begin_snapshot`]), ended after
+/// `body` (and rolled back when it fails).
+pub async fn read<T>(
+    db: &DatabaseConnection,
+    several_statements: bool,
+    body: impl AsyncFnOnce(&DatabaseExecutor<'_>) -> Result<T, DbErr>,
+) -> Result<T, DbErr> {
+    if !several_statements {
+        return body(&DatabaseExecutor::Connection(db)).await;
     }
+    let snapshot = begin_snapshot(db).await?;
+    let value = body(&DatabaseExecutor::Transaction(&snapshot)).await?;
+    snapshot.commit().await?;
+    Ok(value)
 }
 
 /// The SQLite URL of a service's file under `data_dir` (embedded mode).

@@ -24,27 +24,29 @@ pub enum Fraction {
     Micros,
 }
 
-/// The longest text [`write`] makes: `2026-11-21T10:00:00.123456789Z`.
+impl Fraction {
+    fn chrono(self) -> chrono::SecondsFormat {
+        match self {
+            Self::Auto => chrono::SecondsFormat::AutoSi,
+            Self::Micros => chrono::SecondsFormat::Micros,
+        }
+    }
+}
+
+/// The longest text [`text`] makes: `2026-11-21T10:00:00.123456789Z`.
 const MAX_LEN: usize = 30;
 
 /// `time` as RFC 3339 text ending in `Z`, as chrono's `to_rfc3339_opts(_, true)` writes it.
 pub fn format(time: &DateTime<Utc>, fraction: Fraction) -> String {
-    let mut buffer = [0; MAX_LEN];
-    match write(time, fraction, &mut buffer) {
-        Some(len) => String::from_utf8_lossy(&buffer[..len]).into_owned(),
-        None => time.to_rfc3339_opts(
-            match fraction {
-                Fraction::Auto => chrono::SecondsFormat::AutoSi,
-                Fraction::Micros => chrono::SecondsFormat::Micros,
-            },
-            true,
-        ),
+    match text(time, fraction, &mut [0; MAX_LEN]) {
+        Some(text) => text.to_owned(),
+        None => time.to_rfc3339_opts(fraction.chrono(), true),
     }
 }
 
-/// Writes `time` into `buffer` and answers its length; None for what chrono must write
-/// (years outside 0..=9999, leap seconds).
-fn write(time: &DateTime<Utc>, fraction: Fraction, buffer: &mut [u8; MAX_LEN]) -> Option<usize> {
+/// Writes `time` into `buffer` and answers the text; None for what chrono must write (years
+/// outside 0..=9999, leap seconds).
+fn text<'b>(time: &DateTime<Utc>, fraction: Fraction, buffer: &'b mut [u8; MAX_LEN]) -> Option<&'b str> {
     let year = u32::try_from(time.year()).ok().filter(|year| *year <= 9999)?;
     let nano = time.nanosecond();
     if nano >= 1_000_000_000 {
@@ -75,7 +77,9 @@ fn write(time: &DateTime<Utc>, fraction: Fraction, buffer: &mut [u8; MAX_LEN]) -
         text.number(nano / unit, digits);
     }
     text.byte(b'Z');
-    Some(text.len)
+    let Text { buffer, len } = text;
+    // Only ASCII digits and separators went in.
+    std::str::from_utf8(&buffer[..len]).ok()
 }
 
 /// ASCII written into a buffer long enough for it.
@@ -144,12 +148,8 @@ pub mod serde_rfc3339 {
     use super::*;
 
     pub fn serialize<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut buffer = [0; MAX_LEN];
-        match write(time, Fraction::Auto, &mut buffer) {
-            // Only ASCII digits and separators went in.
-            Some(len) => {
-                serializer.serialize_str(std::str::from_utf8(&buffer[..len]).map_err(serde::ser::Error::custom)?)
-            }
+        match text(time, Fraction::Auto, &mut [0; MAX_LEN]) {
+            Some(text) => serializer.serialize_str(text),
             None => serde::Serialize::serialize(time, serializer),
         }
     }

@@ -52,7 +52,7 @@ impl TestDatabase {
                 let admin = Database::connect(&admin_url).await.expect("PostgreSQL answers at TEST_POSTGRES_URL");
                 admin.execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#)).await.expect("a test database");
                 let _ = admin.close().await;
-                Self { url: with_database(&admin_url, &name), cleanup: Cleanup::PostgresDatabase { admin_url, name } }
+                Self { url: with_path(&admin_url, &name), cleanup: Cleanup::PostgresDatabase { admin_url, name } }
             }
         }
     }
@@ -123,9 +123,8 @@ impl Vhost {
             std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
         let name = unique_name(prefix, '-');
         rabbitmqctl(&["add_vhost", &name]).await;
-        let root = &base[..base.rfind('/').expect("an AMQP URL has a path")];
         // Made before the permissions are set, so that it is deleted if setting them fails.
-        let vhost = Self { url: format!("{root}/{name}"), name };
+        let vhost = Self { url: with_path(&base, &name), name };
         rabbitmqctl(&["set_permissions", "-p", &vhost.name, "guest", ".*", ".*", ".*"]).await;
         vhost
     }
@@ -160,8 +159,9 @@ fn run_id() -> String {
     id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>().to_ascii_lowercase()
 }
 
-/// `base` with its database name replaced by `name`, query string kept.
-fn with_database(base: &str, name: &str) -> String {
+/// `base` with its path (a PostgreSQL database, a RabbitMQ vhost) replaced by `name`, query
+/// string kept.
+fn with_path(base: &str, name: &str) -> String {
     let (address, query) = base.split_once('?').map_or((base, None), |(address, query)| (address, Some(query)));
     let authority = address.find("://").map_or(0, |scheme| scheme + 3);
     let path = address[authority..].find('/').map_or(address.len(), |slash| authority + slash);
@@ -174,13 +174,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_database_name_is_replaced_and_the_rest_kept() {
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
+    fn the_path_is_replaced_and_the_rest_kept() {
+        assert_eq!(with_path("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
         assert_eq!(
-            with_database("postgres://u@h:5432/postgres?sslmode=disable", "t1"),
+            with_path("postgres://u@h:5432/postgres?sslmode=disable", "t1"),
             "postgres://u@h:5432/t1?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+        assert_eq!(with_path("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(with_path("postgres://u:p@h/db?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
     }
 }

@@ -1,9 +1,6 @@
 //! `orders.list`: one keyset page of orders by id, optionally of one user.
 
-use entities::{
-    db::{begin_read, end_read},
-    orders::order,
-};
+use entities::orders::order;
 use rpc::{
     Page, RpcResult,
     orders::{ListOrders, Order},
@@ -20,10 +17,9 @@ pub async fn list_orders(req: ListOrders, ctx: Context) -> RpcResult<Page<Order>
     validation::page_size(req.first)?;
     let req = ListOrders { extras: req.extras.for_page(req.after), ..req };
     // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
-    let read = begin_read(&ctx.db, req.extras.any()).await.or_internal("beginning a list of orders")?;
-    let page = read_page(&read, &req).await.or_internal("listing orders")?;
-    end_read(read).await.or_internal("ending a list of orders")?;
-    Ok(page)
+    entities::db::read(&ctx.db, req.extras.any(), async |db| read_page(db, &req).await)
+        .await
+        .or_internal("listing orders")
 }
 
 async fn read_page(db: &impl ConnectionTrait, req: &ListOrders) -> Result<Page<Order>, DbErr> {

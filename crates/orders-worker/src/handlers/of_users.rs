@@ -10,16 +10,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entities::{
-    db::{begin_read, end_read},
-    orders::order,
-};
+use entities::orders::order;
 use rpc::{
     Page, PageExtras, RpcError, RpcResult,
     orders::{Order, OrdersOfUsers, UserOrdersKey},
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Iterable, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter, QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, Func, Order as SortOrder, Query, SelectStatement, WindowStatement},
 };
 use uuid::Uuid;
@@ -41,12 +38,15 @@ pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<
 
     // One query (the usual batch) is a snapshot by itself; more share one transaction.
     let several = groups.len() > 1 || groups.keys().any(|group| group.extras.any());
-    let read = begin_read(&ctx.db, several).await.or_internal("beginning a batch of orders")?;
-    let mut pages = HashMap::with_capacity(req.keys.len());
-    for (group, users) in groups {
-        pages.extend(pages_of_group(&read, users, group).await?);
-    }
-    end_read(read).await.or_internal("ending a batch of orders")?;
+    let pages = entities::db::read(&ctx.db, several, async |db| {
+        let mut pages = HashMap::with_capacity(req.keys.len());
+        for (group, users) in groups {
+            pages.extend(pages_of_group(db, users, group).await?);
+        }
+        Ok(pages)
+    })
+    .await
+    .or_internal("listing the orders of users")?;
 
     // Keys may repeat: clone each page for every key that asked for it, in key order.
     req.keys
@@ -79,15 +79,12 @@ async fn pages_of_group(
     db: &impl ConnectionTrait,
     users: BTreeSet<Uuid>,
     group: Group,
-) -> RpcResult<Vec<((Uuid, Group), Page<Order>)>> {
+) -> Result<Vec<((Uuid, Group), Page<Order>)>, DbErr> {
     let Group { first, after, extras } = group;
     let users: Vec<Uuid> = users.into_iter().collect();
     let backend = db.get_database_backend();
-    let rows = order::Entity::find()
-        .from_raw_sql(backend.build(&first_orders_of_users(&users, first, after)))
-        .all(db)
-        .await
-        .or_internal("listing the orders of users")?;
+    let rows =
+        order::Entity::find().from_raw_sql(backend.build(&first_orders_of_users(&users, first, after))).all(db).await?;
 
     let counts: Option<HashMap<Uuid, i64>> = match extras.total_count {
         true => Some(
@@ -99,8 +96,7 @@ async fn pages_of_group(
                 .group_by(order::Column::UserId)
                 .into_tuple::<(Uuid, i64)>()
                 .all(db)
-                .await
-                .or_internal("counting the orders of users")?
+                .await?
                 .into_iter()
                 .collect(),
         ),
@@ -116,8 +112,7 @@ async fn pages_of_group(
             .group_by(order::Column::UserId)
             .into_tuple::<Uuid>()
             .all(db)
-            .await
-            .or_internal("looking for earlier orders of users")?
+            .await?
             .into_iter()
             .collect(),
         None => HashSet::new(),

@@ -24,11 +24,9 @@ pub async fn list(req: ListUsers, ctx: Context) -> RpcResult<Page<User>> {
     }
     let req = ListUsers { extras: req.extras.for_page(req.after), ..req };
     // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
-    let failed = |error| internal("cannot list users", error);
-    let read = entities::db::begin_read(&ctx.db, req.extras.any()).await.map_err(failed)?;
-    let page = read_page(&read, &req).await.map_err(failed)?;
-    entities::db::end_read(read).await.map_err(failed)?;
-    Ok(page)
+    entities::db::read(&ctx.db, req.extras.any(), async |db| read_page(db, &req).await)
+        .await
+        .map_err(|error| internal("cannot list users", error))
 }
 
 async fn read_page(db: &impl ConnectionTrait, req: &ListUsers) -> Result<Page<User>, DbErr> {
