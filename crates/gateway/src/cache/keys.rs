@@ -30,11 +30,21 @@ impl Keys {
     }
 
     pub fn user(&self, id: Uuid) -> CacheKey {
-        self.key(&format!("user:{id}"), format!("user:{id}"))
+        self.entity("user", id)
     }
 
     pub fn order(&self, id: Uuid) -> CacheKey {
-        self.key(&format!("order:{id}"), format!("order:{id}"))
+        self.entity("order", id)
+    }
+
+    /// `<prefix>:<kind>:<id>` under its own generation `<prefix>:gen:<kind>:<id>`: what
+    /// [`Self::key`] gives for `key("<kind>:<id>", "<kind>:<id>")`, built without `format!`,
+    /// as a DataLoader batch builds one per id.
+    fn entity(&self, kind: &str, id: Uuid) -> CacheKey {
+        let mut buffer = Uuid::encode_buffer();
+        let id = id.hyphenated().encode_lower(&mut buffer);
+        let prefix = self.prefix.as_str();
+        CacheKey { generation: [prefix, ":gen:", kind, ":", id].concat(), value: [prefix, ":", kind, ":", id].concat() }
     }
 
     pub fn user_by_nick_name(&self, nick_name: &str) -> CacheKey {
@@ -81,4 +91,22 @@ fn tag(extras: PageExtras) -> &'static str {
 
 fn cursor(after: Option<Uuid>) -> String {
     after.map(|id| id.simple().to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_to_an_entity_bumps_the_generation_it_is_read_under() {
+        let keys = Keys::new("gqlmq:v1");
+        let id = Uuid::now_v7();
+        let user = keys.user(id);
+        assert_eq!(user, keys.key(&format!("user:{id}"), format!("user:{id}")));
+        assert!(keys.user_written(id).contains(&user.generation));
+        let order = keys.order(id);
+        assert_eq!(order, keys.key(&format!("order:{id}"), format!("order:{id}")));
+        assert!(keys.order_written(id, None).contains(&order.generation));
+        assert_ne!((user.generation, user.value), (order.generation, order.value));
+    }
 }

@@ -134,21 +134,27 @@ impl FieldCache {
         F: Fn() -> Fut,
         Fut: Future<Output = RpcResult<T>>,
     {
-        let mut values = self.get_many(vec![key], |_| async { Ok(vec![Some(load().await?)]) }).await?;
+        let mut values = self.get_many([key], |_| async { Ok(vec![Some(load().await?)]) }).await?;
         values.pop().flatten().ok_or_else(RpcError::internal)
     }
 
     /// Reads a batch of fields through the cache: one store round trip, then one `load` for
     /// the misses that no concurrent reader is loading already. `load` gets the indices of
     /// the keys to fetch and answers a value (None: absent) for each, in that order.
-    pub async fn get_many<T, F, Fut>(&self, keys: Vec<CacheKey>, load: F) -> RpcResult<Vec<Option<T>>>
+    ///
+    /// `keys` is iterated only when the cache is read: with the cache off, no key is built.
+    pub async fn get_many<T, K, F, Fut>(&self, keys: K, load: F) -> RpcResult<Vec<Option<T>>>
     where
         T: Serialize + DeserializeOwned,
+        K: IntoIterator<Item = CacheKey, IntoIter: ExactSizeIterator>,
         F: Fn(Vec<usize>) -> Fut,
         Fut: Future<Output = RpcResult<Vec<Option<T>>>>,
     {
-        let all = || (0..keys.len()).collect::<Vec<_>>();
+        let keys = keys.into_iter();
+        let count = keys.len();
+        let all = || (0..count).collect::<Vec<_>>();
         let Some(store) = self.readable_store() else { return load(all()).await };
+        let keys: Vec<CacheKey> = keys.collect();
         let Some(found) = self.guard(store.read(&keys)).await else { return load(all()).await };
 
         let mut results: Vec<Option<Option<T>>> = found.iter().map(|found| decode(found)).collect();

@@ -194,7 +194,7 @@ impl Source {
     where
         T: Serialize + DeserializeOwned + Clone + Send + 'static,
     {
-        let keys = ids.iter().map(|id| key(&self.cache.keys, *id)).collect();
+        let keys = ids.iter().copied().map(|id| key(&self.cache.keys, id));
         let entities = self
             .cache
             .get_many(keys, |missing| {
@@ -247,7 +247,7 @@ impl Loader<UserOrdersKey> for UserOrdersLoader {
     async fn load(&self, keys: &[UserOrdersKey]) -> Result<HashMap<UserOrdersKey, Page<Order>>, RpcError> {
         let Source { lookups, cache } = &self.0;
         let rpc = &lookups.rpc;
-        let cache_keys = keys.iter().map(|key| cache.keys.user_orders(key)).collect();
+        let cache_keys = keys.iter().copied().map(|key| cache.keys.user_orders(&key));
         let pages = cache
             .get_many(cache_keys, |missing| async move {
                 let wanted: Vec<UserOrdersKey> = missing.iter().map(|&i| keys[i]).collect();
