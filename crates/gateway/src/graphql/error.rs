@@ -77,7 +77,7 @@ pub fn add_request_error_codes(errors: &mut [ServerError]) {
         }
         let code = if let Some(code) = limit_code(&error.message) {
             code
-        } else if is_bad_value(&error.message) || error.message.starts_with("Failed to parse") {
+        } else if is_bad_value(&error.message) || is_unreadable_value(&error.message) {
             ErrorCode::BadUserInput.as_str()
         } else if error.path.is_empty() {
             code::GRAPHQL_VALIDATION_FAILED
@@ -85,7 +85,7 @@ pub fn add_request_error_codes(errors: &mut [ServerError]) {
             ErrorCode::InternalServerError.as_str()
         };
         extensions.set("code", code);
-        // "Failed to parse \"UUID\"" names a type, not a field: no field then.
+        // An unreadable value's message names a type, not a field: no field then.
         let field = quoted_name(&error.message).or_else(|| undefined_variable(&error.message));
         if let Some(field) = field.filter(|_| is_bad_value(&error.message)) {
             extensions.set("field", field);
@@ -130,6 +130,13 @@ pub fn finish_errors(errors: &mut [ServerError], request_id: &str) {
 /// send.
 fn is_bad_value(message: &str) -> bool {
     message.starts_with("Invalid value for argument") || message.starts_with("Variable ")
+}
+
+/// async-graphql's wording for a value its type could not read, while it coerces the variables
+/// or reads a resolver's arguments: `Failed to parse "Int": ...`, or `Expected input type
+/// "UUID", found 5.` for a value of the wrong kind. Either is the client's value, never ours.
+fn is_unreadable_value(message: &str) -> bool {
+    message.starts_with("Failed to parse") || message.starts_with("Expected input type")
 }
 
 /// The variable of async-graphql's "Variable id is not defined.": a required variable the

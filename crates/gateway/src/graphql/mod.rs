@@ -72,11 +72,13 @@ pub fn build_schema(gateway: Option<Gateway>, limits: &Limits) -> AppSchema {
 /// depends on more than the document (complexity, depth, fragment cycles): for documents that
 /// already passed every rule once (`crate::documents`).
 pub fn build_schema_validating(gateway: Option<Gateway>, limits: &Limits, mode: ValidationMode) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .validation_mode(mode)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .data(limits.clone());
+    // `UUID` is async-graphql's `Uuid` on output and our `UuidInput` on input (see there).
+    let mut builder =
+        Schema::build_with_ignore_name_conflicts(Query::default(), Mutation::default(), EmptySubscription, ["UUID"])
+            .validation_mode(mode)
+            .limit_depth(limits.max_depth)
+            .limit_complexity(limits.max_complexity)
+            .data(limits.clone());
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

@@ -8,7 +8,7 @@ use super::{
     Gateway,
     error::{RpcResultExt, gql_error},
     pagination::{connection, page_args, page_extras},
-    scalars::{DateTime, Decimal},
+    scalars::{DateTime, Decimal, UuidInput},
     users::User,
 };
 
@@ -64,9 +64,10 @@ impl OrderQuery {
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
         after: Option<String>,
-        user_id: Option<Uuid>,
+        user_id: Option<UuidInput>,
     ) -> Result<Option<OrderConnection>> {
         let (first, after) = page_args(first, after)?;
+        let user_id = user_id.map(|id| id.get("userId")).transpose()?;
         let extras = page_extras(ctx, after);
         let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
         let key = cache.keys.orders_page(first, after, user_id, extras);
@@ -78,7 +79,8 @@ impl OrderQuery {
     }
 
     /// The order with this id; null when there is none.
-    async fn order(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<Order>> {
+    async fn order(&self, ctx: &Context<'_>, id: UuidInput) -> Result<Option<Order>> {
+        let id = id.get("id")?;
         let order = Gateway::loaders(ctx)?.orders.load_one(id).await.gql()?;
         Ok(order.map(Order::from))
     }
@@ -86,7 +88,7 @@ impl OrderQuery {
 
 #[derive(InputObject)]
 pub struct CreateOrderInput {
-    pub user_id: Uuid,
+    pub user_id: UuidInput,
     pub item_description: String,
     pub item_quantity: i32,
     pub item_price: Decimal,
@@ -110,7 +112,7 @@ impl OrderMutation {
         let id = Uuid::now_v7();
         let request = wire::CreateOrder {
             id,
-            user_id: input.user_id,
+            user_id: input.user_id.get("userId")?,
             item_description: input.item_description,
             item_quantity: input.item_quantity.into(),
             item_price: input.item_price.into_text("itemPrice").map_err(gql_error)?,
@@ -120,7 +122,8 @@ impl OrderMutation {
     }
 
     /// Changes the given fields; the total is computed again.
-    async fn update_order(&self, ctx: &Context<'_>, id: Uuid, input: UpdateOrderInput) -> Result<Order> {
+    async fn update_order(&self, ctx: &Context<'_>, id: UuidInput, input: UpdateOrderInput) -> Result<Order> {
+        let id = id.get("id")?;
         let item_price = input.item_price.map(|price| price.into_text("itemPrice")).transpose().map_err(gql_error)?;
         let request = wire::UpdateOrder {
             id,
@@ -132,7 +135,8 @@ impl OrderMutation {
         Ok(Gateway::write(ctx, &request, |keys| keys.order_written(id, owner)).await?.into())
     }
 
-    async fn delete_order(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
+    async fn delete_order(&self, ctx: &Context<'_>, id: UuidInput) -> Result<bool> {
+        let id = id.get("id")?;
         let owner = owner_of(ctx, id).await;
         Gateway::write(ctx, &wire::DeleteOrder { id }, |keys| keys.order_written(id, owner)).await
     }

@@ -1,7 +1,58 @@
-//! The contract's own scalars. `UUID` comes from async-graphql.
+//! The contract's own scalars. `UUID` comes from async-graphql on output; on input it is
+//! [`UuidInput`].
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 use chrono::Utc;
+use uuid::Uuid;
+
+use super::error::bad_input;
+
+/// A `UUID` a client sent, as an argument or an input field.
+///
+/// async-graphql's own `UUID` scalar refuses a malformed one while it reads the arguments, in
+/// an error that cannot say which argument or field was wrong (and a number, as an internal
+/// error). This one keeps the mistake, so the resolver refuses it with BAD_USER_INPUT on the
+/// right field, as [`Decimal`] does for money given as a number. It is the same GraphQL scalar:
+/// same name and description, registered beside async-graphql's by
+/// [`super::build_schema_validating`], which lets the two Rust types share the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UuidInput(Option<Uuid>);
+
+#[Scalar(name = "UUID", specified_by_url = "http://tools.ietf.org/html/rfc4122")]
+/// A UUID is a unique 128-bit number, stored as 16 octets. UUIDs are parsed as
+/// Strings within GraphQL. UUIDs are used to assign unique identifiers to
+/// entities without requiring a central allocating authority.
+///
+/// # References
+///
+/// * [Wikipedia: Universally Unique Identifier](http://en.wikipedia.org/wiki/Universally_unique_identifier)
+/// * [RFC4122: A Universally Unique Identifier (UUID) URN Namespace](http://tools.ietf.org/html/rfc4122)
+impl ScalarType for UuidInput {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match value {
+            Value::String(text) => Ok(UuidInput(Uuid::parse_str(&text).ok())),
+            Value::Number(_) => Ok(UuidInput(None)),
+            other => Err(InputValueError::expected_type(other)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        self.0.map_or(Value::Null, |id| Value::String(id.to_string()))
+    }
+}
+
+impl UuidInput {
+    /// The id, or BAD_USER_INPUT on `field` when what the client sent is not a UUID.
+    pub fn get(self, field: &str) -> async_graphql::Result<Uuid> {
+        self.0.ok_or_else(|| bad_input(field, format!("{field} is not a UUID")))
+    }
+}
+
+impl From<Uuid> for UuidInput {
+    fn from(id: Uuid) -> Self {
+        UuidInput(Some(id))
+    }
+}
 
 /// Exact money: a JSON string with two places (`"59.70"`).
 ///

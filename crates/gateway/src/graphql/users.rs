@@ -9,7 +9,7 @@ use super::{
     error::RpcResultExt,
     orders::OrderConnection,
     pagination::{connection, page_args, page_extras},
-    scalars::DateTime,
+    scalars::{DateTime, UuidInput},
 };
 
 #[derive(Debug, Clone, SimpleObject)]
@@ -89,7 +89,8 @@ impl UserQuery {
     }
 
     /// The user with this id; null when there is none.
-    async fn user(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, id: UuidInput) -> Result<Option<User>> {
+        let id = id.get("id")?;
         let user = Gateway::loaders(ctx)?.users.load_one(id).await.gql()?;
         Ok(user.map(User::from))
     }
@@ -150,7 +151,8 @@ impl UserMutation {
     }
 
     /// Changes the given fields; the others stay.
-    async fn update_user(&self, ctx: &Context<'_>, id: Uuid, input: UpdateUserInput) -> Result<User> {
+    async fn update_user(&self, ctx: &Context<'_>, id: UuidInput, input: UpdateUserInput) -> Result<User> {
+        let id = id.get("id")?;
         let request = wire::UpdateUser {
             id,
             nick_name: input.nick_name,
@@ -166,16 +168,18 @@ impl UserMutation {
     async fn change_password(
         &self,
         ctx: &Context<'_>,
-        id: Uuid,
+        id: UuidInput,
         current_password: String,
         new_password: String,
     ) -> Result<bool> {
+        let id = id.get("id")?;
         Gateway::write(ctx, &wire::ChangePassword { id, current_password, new_password }, |keys| keys.user_written(id))
             .await
     }
 
     /// Deletes a user; their orders follow within seconds.
-    async fn delete_user(&self, ctx: &Context<'_>, id: Uuid) -> Result<bool> {
+    async fn delete_user(&self, ctx: &Context<'_>, id: UuidInput) -> Result<bool> {
+        let id = id.get("id")?;
         Gateway::write(ctx, &wire::DeleteUser { id }, |keys| keys.user_written(id)).await
     }
 }

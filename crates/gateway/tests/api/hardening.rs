@@ -225,6 +225,18 @@ async fn a_repeated_document_is_refused_or_checked_the_same_way_every_time() {
         assert_eq!(missing.body["errors"][0]["extensions"]["field"], "id", "{}", missing.body);
         assert!(missing.body["data"]["user"].is_null(), "{}", missing.body);
     }
+    // A variable of the wrong kind is the client's value too, before and after its document
+    // is kept (then only the variables are checked, in other words).
+    let paged = "query($n: Int) { users(first: $n) { totalCount } }";
+    for n in [json!("abc"), json!(5), json!("abc"), json!(1.5)] {
+        let reply = send(graphql_post(&app).json(&json!({ "query": paged, "variables": { "n": n } }))).await;
+        if n == json!(5) {
+            assert_eq!(reply.body["data"]["users"]["totalCount"], 0, "{}", reply.body);
+        } else {
+            let errors = reply.body["errors"].as_array().unwrap_or_else(|| panic!("no errors in {}", reply.body));
+            assert!(errors.iter().all(|error| error["extensions"]["code"] == "BAD_USER_INPUT"), "{n}: {}", reply.body);
+        }
+    }
     app.stop().await;
 }
 

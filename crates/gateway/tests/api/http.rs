@@ -85,11 +85,48 @@ pub async fn health_readiness_and_metrics_answer(app: &TestApp) {
     }
 }
 
-pub async fn a_malformed_uuid_is_bad_user_input(app: &TestApp) {
-    let body = app.graphql("{ user(id: \"not-a-uuid\") { id } }", json!({})).await;
-    assert_eq!(error_of(&body).0, "BAD_USER_INPUT", "{body}");
-    let body = app.graphql("query($id: UUID!) { user(id: $id) { id } }", json!({ "id": "nope" })).await;
-    assert_eq!(error_of(&body).0, "BAD_USER_INPUT", "{body}");
+/// In the document or in a variable, as text or as a number, as an argument or inside an input
+/// object: a UUID that is not one is BAD_USER_INPUT on its own field, the same the second time
+/// a document is sent (when it is no longer validated), and nothing is written.
+pub async fn a_malformed_uuid_is_bad_user_input_on_its_field(app: &TestApp) {
+    let user = create_user(app).await;
+    let order = create_order(app, user["id"].as_str().unwrap(), 1, "1.00").await;
+    let new_order = |user_id: Value| json!({ "input": { "userId": user_id, "itemDescription": "Pen", "itemQuantity": 1, "itemPrice": "1.00" } });
+    let cases = [
+        ("{ user(id: \"not-a-uuid\") { id } }", json!({}), "id"),
+        ("query($id: UUID!) { user(id: $id) { id } }", json!({ "id": "nope" }), "id"),
+        ("{ user(id: 5) { id } }", json!({}), "id"),
+        ("query($id: UUID!) { order(id: $id) { id } }", json!({ "id": 5 }), "id"),
+        ("query($user: UUID) { orders(userId: $user) { totalCount } }", json!({ "user": "1234" }), "userId"),
+        (
+            "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }",
+            new_order(json!("nope")),
+            "userId",
+        ),
+        ("mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }", new_order(json!(7)), "userId"),
+        ("mutation { updateUser(id: \"x\", input: { fullName: \"Changed\" }) { id } }", json!({}), "id"),
+        ("mutation { updateOrder(id: 42, input: { itemQuantity: 9 }) { id } }", json!({}), "id"),
+        ("mutation { changePassword(id: \"x\", currentPassword: \"a\", newPassword: \"bbbbbbbb\") }", json!({}), "id"),
+        ("mutation { deleteUser(id: \"x\") }", json!({}), "id"),
+        ("mutation { deleteOrder(id: \"x\") }", json!({}), "id"),
+    ];
+    for _ in 0..2 {
+        for (query, variables, field) in &cases {
+            let body = app.graphql(query, variables.clone()).await;
+            assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), Some((*field).into())), "{query}: {body}");
+            let message = body["errors"][0]["message"].as_str().unwrap();
+            assert_eq!(message, format!("{field} is not a UUID"), "{query}: {body}");
+        }
+    }
+    let body = app
+        .graphql(
+            "query($id: UUID!) { user(id: $id) { fullName } orders { totalCount nodes { itemQuantity } } }",
+            json!({ "id": user["id"] }),
+        )
+        .await;
+    assert_eq!(body["data"]["user"]["fullName"], user["fullName"], "{body}");
+    assert_eq!(body["data"]["orders"]["totalCount"], 1, "{body}");
+    assert_eq!(body["data"]["orders"]["nodes"][0]["itemQuantity"], order["itemQuantity"], "{body}");
 }
 
 pub async fn no_output_type_has_a_password_field(app: &TestApp) {

@@ -71,6 +71,6 @@ scenarios! {
     http::a_mutation_over_get_is_not_allowed,
     http::graphiql_is_served_to_browsers,
     http::health_readiness_and_metrics_answer,
-    http::a_malformed_uuid_is_bad_user_input,
+    http::a_malformed_uuid_is_bad_user_input_on_its_field,
     http::no_output_type_has_a_password_field,
 }
