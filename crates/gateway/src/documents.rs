@@ -5,23 +5,29 @@
 //! document that parsed and passed [`crate::limits::check_document`] is kept, and the next
 //! request with the same text starts from a copy of it.
 //!
-//! Validation is next. async-graphql's rules (known fields and types, argument and variable
-//! types, fragments, overlapping fields...) read the schema and the document only, never the
-//! variables, so a document that passed them once passes them again; what does depend on the
-//! variables (complexity, through `first`) and the depth are computed every time. A kept
-//! document is marked once a request with it ran without failing as a whole, and the later ones
-//! run on a schema that skips the rules ([`async_graphql::ValidationMode::Fast`]).
+//! Validation is next. async-graphql's rules (known fields and types, argument types,
+//! fragments, overlapping fields...) read the schema, the document and, for the arguments, the
+//! kinds of the variables' values: `first: $n` with `"n": "abc"` is refused there, naming the
+//! argument, before any field runs. So a kept document remembers the [`shape`]s of variables
+//! (operation name, and each value's kind, not the value) it passed every rule with, once a
+//! request ran without failing as a whole; a later request with the same document and a known
+//! shape runs on a schema that skips the rules ([`async_graphql::ValidationMode::Fast`]), and
+//! any other is checked in full. What depends on the values themselves (complexity, through
+//! `first`) and the depth are computed every time.
 //!
 //! Bounded by the size of the texts kept (a parsed document takes a few times its text), and
 //! only documents up to [`MAX_TEXT`] bytes are kept, so a stream of large one-off documents
 //! cannot push the common ones out.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    hash::{Hash, Hasher},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Value, Variables, parser::types::ExecutableDocument};
 use quick_cache::{Weighter, sync::Cache};
 
 /// The total length of the texts kept.
@@ -31,21 +37,86 @@ const MAX_TEXT: usize = 32 * 1024;
 /// What a typical document's text length is, to size the table.
 const TYPICAL_TEXT: u64 = 512;
 
-/// A parsed document, and whether it passed validation.
+/// How many shapes of variables a kept document remembers; a request with any other shape is
+/// validated in full (an app sends a document with one or two).
+const SHAPES: usize = 8;
+
+/// A parsed document, and the shapes of variables it passed validation with.
 pub struct Kept {
     pub document: ExecutableDocument,
-    validated: AtomicBool,
+    /// [`shape`]s, 0 for a free slot.
+    validated: [AtomicU64; SHAPES],
 }
 
 impl Kept {
-    /// Whether a request with this document passed every validation rule.
-    pub fn validated(&self) -> bool {
-        self.validated.load(Ordering::Relaxed)
+    fn new(document: ExecutableDocument) -> Self {
+        Self { document, validated: Default::default() }
     }
 
-    /// Records that a request with this document passed every validation rule.
-    pub fn mark_validated(&self) {
-        self.validated.store(true, Ordering::Relaxed);
+    /// Whether a request with this document and variables of this shape passed every rule.
+    pub fn validated(&self, shape: u64) -> bool {
+        self.validated.iter().any(|slot| slot.load(Ordering::Relaxed) == shape)
+    }
+
+    /// Records that a request with this document and variables of this shape passed every rule.
+    pub fn mark_validated(&self, shape: u64) {
+        for slot in &self.validated {
+            match slot.compare_exchange(0, shape, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(held) if held == shape => return,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// What of a request the validation rules read besides the document: the operation chosen and
+/// the kind of every variable's value (null, boolean, an `Int`-sized integer, a larger one, a
+/// fraction, a string, and the same for lists and objects with their keys), never the value.
+/// Never 0.
+///
+/// Text is text here: no input type of this schema tells strings apart by their content during
+/// validation (there are no input enums; `UUID`, `Decimal` and `DateTime` inputs are read by
+/// the resolvers, which refuse bad text themselves). `tests::the_schema_has_no_enum` keeps it so.
+pub fn shape(operation_name: Option<&str>, variables: &Variables) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    operation_name.hash(&mut hasher);
+    for (name, value) in variables.iter() {
+        name.as_str().hash(&mut hasher);
+        hash_kind(value, &mut hasher);
+    }
+    hasher.finish().max(1)
+}
+
+fn hash_kind(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => hasher.write_u8(0),
+        Value::Boolean(_) => hasher.write_u8(1),
+        Value::Number(number) => match number.as_i64() {
+            Some(int) if i32::try_from(int).is_ok() => hasher.write_u8(2),
+            Some(_) => hasher.write_u8(3),
+            None if number.is_u64() => hasher.write_u8(3),
+            None => hasher.write_u8(4),
+        },
+        Value::String(_) => hasher.write_u8(5),
+        Value::Binary(_) => hasher.write_u8(6),
+        Value::Enum(name) => {
+            hasher.write_u8(7);
+            name.as_str().hash(hasher);
+        }
+        Value::List(items) => {
+            hasher.write_u8(8);
+            hasher.write_usize(items.len());
+            items.iter().for_each(|item| hash_kind(item, hasher));
+        }
+        Value::Object(fields) => {
+            hasher.write_u8(9);
+            hasher.write_usize(fields.len());
+            for (key, field) in fields {
+                key.as_str().hash(hasher);
+                hash_kind(field, hasher);
+            }
+        }
     }
 }
 
@@ -81,7 +152,7 @@ impl Documents {
         if text.len() > MAX_TEXT {
             return None;
         }
-        let kept = Arc::new(Kept { document: document.clone(), validated: AtomicBool::new(false) });
+        let kept = Arc::new(Kept::new(document.clone()));
         self.parsed.insert(text.to_owned(), kept.clone());
         Some(kept)
     }
@@ -99,11 +170,51 @@ mod tests {
         let text = "{ users { nodes { id } } }";
         let document = parse_query(text).unwrap();
         assert!(documents.get(text).is_none());
-        documents.keep(text, &document).unwrap().mark_validated();
+        documents.keep(text, &document).unwrap().mark_validated(7);
         let kept = documents.get(text).unwrap();
         assert_eq!(format!("{:?}", kept.document), format!("{document:?}"));
-        assert!(kept.validated());
+        assert!(kept.validated(7) && !kept.validated(8));
         assert!(documents.get("{ users { nodes { id nickName } } }").is_none());
+    }
+
+    fn variables(json: serde_json::Value) -> Variables {
+        Variables::from_json(json)
+    }
+
+    #[test]
+    fn a_shape_is_the_kinds_of_the_values_not_the_values() {
+        let of = |json| shape(None, &variables(json));
+        let id = serde_json::json!({ "id": "01a1fe43-2ae9-7360-969a-934882dae4e5", "n": 5 });
+        assert_eq!(of(id), of(serde_json::json!({ "id": "nope", "n": 7 })));
+        let kinds = [
+            serde_json::json!({ "n": 5 }),
+            serde_json::json!({ "n": "5" }),
+            serde_json::json!({ "n": 1.5 }),
+            serde_json::json!({ "n": 99_999_999_999_i64 }),
+            serde_json::json!({ "n": null }),
+            serde_json::json!({ "n": true }),
+            serde_json::json!({ "n": [5] }),
+            serde_json::json!({ "n": { "a": 5 } }),
+            serde_json::json!({ "n": { "b": 5 } }),
+            serde_json::json!({ "n": { "a": "5" } }),
+            serde_json::json!({ "m": 5 }),
+            serde_json::json!({}),
+        ];
+        for (i, a) in kinds.iter().enumerate() {
+            for b in &kinds[i + 1..] {
+                assert_ne!(of(a.clone()), of(b.clone()), "{a} and {b}");
+            }
+        }
+        let none = variables(serde_json::json!({}));
+        assert_ne!(shape(Some("A"), &none), shape(Some("B"), &none));
+    }
+
+    #[test]
+    fn the_schema_has_no_enum() {
+        // A shape holds no text, which is right only while no input type tells text apart
+        // during validation. An enum would: take its values into `shape` before adding one.
+        let sdl = crate::graphql::sdl();
+        assert!(!sdl.lines().any(|line| line.starts_with("enum ")), "{sdl}");
     }
 
     #[test]

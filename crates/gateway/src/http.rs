@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use crate::{
     cache::FieldCache,
-    documents::{Documents, Kept},
+    documents::{self, Documents, Kept},
     graphql::{
         AppSchema,
         error::{INTERNAL_MESSAGE, add_request_error_codes, code, finish_errors},
@@ -434,7 +434,8 @@ async fn execute(state: &AppState, id: &RequestId, request: Request) -> (Respons
 /// validation rule before runs on the schema that does not check them again.
 async fn run(state: &AppState, id: &RequestId, prepared: Prepared) -> (Response, bool) {
     let Prepared { request, kept } = prepared;
-    let validated = kept.as_ref().is_some_and(|kept| kept.validated());
+    let shape = kept.as_ref().map(|_| documents::shape(request.operation_name.as_deref(), &request.variables));
+    let validated = kept.as_ref().zip(shape).is_some_and(|(kept, shape)| kept.validated(shape));
     let schema = if validated { &state.validated_schema } else { &state.schema };
     let scope = RequestScope::default();
     let request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
@@ -444,8 +445,8 @@ async fn run(state: &AppState, id: &RequestId, prepared: Prepared) -> (Response,
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| error.path.is_empty());
-    if let Some(kept) = kept.filter(|_| !validated && !request_failed) {
-        kept.mark_validated();
+    if let Some((kept, shape)) = kept.zip(shape).filter(|_| !validated && !request_failed) {
+        kept.mark_validated(shape);
     }
     add_request_error_codes(&mut response.errors);
     finish_errors(&mut response.errors, &id.0);

@@ -240,6 +240,37 @@ async fn a_repeated_document_is_refused_or_checked_the_same_way_every_time() {
     app.stop().await;
 }
 
+/// A document sent before is checked against its variables as a new one is: a value of the
+/// wrong kind deep in an input is BAD_USER_INPUT on its field, and no field of the document
+/// runs, however often the document ran before with good variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_document_with_a_value_of_the_wrong_kind_runs_no_field() {
+    let app = app_with(|_| {}).await;
+    let user = create_user(&app).await;
+    let two = "mutation($id: UUID!, $name: UpdateUserInput!, $order: CreateOrderInput!) { \
+               updateUser(id: $id, input: $name) { fullName } createOrder(input: $order) { id } }";
+    let ask = |full_name: &str, quantity: Value| {
+        let order =
+            json!({ "userId": user["id"], "itemDescription": "Pen", "itemQuantity": quantity, "itemPrice": "1.00" });
+        json!({ "query": two, "variables": { "id": user["id"], "name": { "fullName": full_name }, "order": order } })
+    };
+    for round in 0..3 {
+        let good = send(graphql_post(&app).json(&ask(&format!("Good {round}"), json!(2)))).await;
+        assert_eq!(good.body["data"]["updateUser"]["fullName"], format!("Good {round}"), "{}", good.body);
+        for quantity in [json!("2"), json!(2.5), json!(null), json!({ "n": 2 })] {
+            let bad = send(graphql_post(&app).json(&ask("Never written", quantity.clone()))).await;
+            assert_eq!(bad.code(), "BAD_USER_INPUT", "{quantity}: {}", bad.body);
+            assert_eq!(bad.body["errors"][0]["extensions"]["field"], "itemQuantity", "{quantity}: {}", bad.body);
+            assert!(bad.body["data"].is_null(), "{quantity}: {}", bad.body);
+        }
+        let name = query(&app, &format!("{{ user(id: \"{}\") {{ fullName }} }}", user["id"].as_str().unwrap())).await;
+        assert_eq!(name.body["data"]["user"]["fullName"], format!("Good {round}"), "{}", name.body);
+    }
+    let orders = query(&app, "{ orders { totalCount } }").await;
+    assert_eq!(orders.body["data"]["orders"]["totalCount"], 3, "{}", orders.body);
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_out_of_bounds_stays_bad_user_input_rather_than_too_complex() {
     let app = app_with(|_| {}).await;
