@@ -86,7 +86,9 @@ pub fn add_request_error_codes(errors: &mut [ServerError]) {
         };
         extensions.set("code", code);
         // An unreadable value's message names a type, not a field: no field then.
-        let field = quoted_name(&error.message).or_else(|| undefined_variable(&error.message));
+        let field = named_input_field(&error.message)
+            .or_else(|| quoted_name(&error.message))
+            .or_else(|| undefined_variable(&error.message));
         if let Some(field) = field.filter(|_| is_bad_value(&error.message)) {
             extensions.set("field", field);
         }
@@ -143,6 +145,15 @@ fn is_unreadable_value(message: &str) -> bool {
 /// request left out.
 fn undefined_variable(message: &str) -> Option<String> {
     let name = message.strip_prefix("Variable ")?.strip_suffix(" is not defined.")?.trim_start_matches('$');
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// The input field a coercion error is about when the path stops at its object: `field "cpf"
+/// of type "String!" is required but not provided`, `unknown field "cpff" of type ...`.
+fn named_input_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("Invalid value for argument ")?;
+    let after = rest.split_once("field \"")?.1;
+    let name = after.split_once('"')?.0;
     (!name.is_empty()).then(|| name.to_owned())
 }
 
@@ -203,6 +214,12 @@ mod tests {
         );
         assert_eq!(quoted_name(r#"Variable "$id" got invalid value"#).as_deref(), Some("id"));
         assert_eq!(quoted_name("no quotes"), None);
+        let missing =
+            r#"Invalid value for argument "input", field "nickName" of type "String!" is required but not provided"#;
+        assert_eq!(named_input_field(missing).as_deref(), Some("nickName"));
+        let unknown = r#"Invalid value for argument "input", unknown field "cpff" of type "CreateUserInput""#;
+        assert_eq!(named_input_field(unknown).as_deref(), Some("cpff"));
+        assert_eq!(named_input_field(r#"Invalid value for argument "input.cpf", expected type "String""#), None);
         assert_eq!(undefined_variable("Variable id is not defined.").as_deref(), Some("id"));
         assert_eq!(undefined_variable("Variable  is not defined."), None);
     }

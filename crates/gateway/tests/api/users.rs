@@ -48,6 +48,8 @@ pub async fn every_invalid_user_field_is_refused_with_its_field_and_nothing_is_c
         ("phoneNumber", json!("12345")),
         ("phoneNumber", json!("+55 11 9876 5432 1234 5")),
         ("phoneNumber", json!("phone")),
+        ("email", json!(5)),
+        ("fullName", json!(null)),
     ];
     for (field, value) in cases {
         let mut input = new_user_input();
@@ -60,6 +62,20 @@ pub async fn every_invalid_user_field_is_refused_with_its_field_and_nothing_is_c
             .await;
         assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), Some(field.into())), "{field} = {value}: {body}");
         assert!(body["data"].is_null());
+    }
+    // A field left out, and one the input does not have (a typo), are named too.
+    let mut missing = new_user_input();
+    missing.as_object_mut().unwrap().remove("cpf");
+    let mut misspelt = new_user_input();
+    misspelt["phoneNumbr"] = json!("+55 11 91234-5678");
+    for (field, input) in [("cpf", missing), ("phoneNumbr", misspelt)] {
+        let body = app
+            .graphql(
+                "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), Some(field.into())), "{field}: {body}");
     }
     let body = app.graphql("{ users { totalCount } }", json!({})).await;
     assert_eq!(body["data"]["users"]["totalCount"], 0, "refused writes change nothing");
