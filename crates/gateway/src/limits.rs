@@ -125,8 +125,8 @@ impl Default for Limits {
 /// BAD_USER_INPUT, as the contract says, rather than the whole query being refused as too
 /// complex. A page costs its selection at least once, since `totalCount` and `pageInfo`
 /// resolve even when it is empty.
-pub fn list_cost(first: Option<i32>, child_complexity: usize) -> usize {
-    let items = first.unwrap_or(DEFAULT_FIRST).clamp(1, MAX_FIRST);
+pub fn list_cost(first: Option<i64>, child_complexity: usize) -> usize {
+    let items = first.unwrap_or(DEFAULT_FIRST.into()).clamp(1, MAX_FIRST.into());
     let items = usize::try_from(items).unwrap_or(1);
     child_complexity.saturating_mul(items).saturating_add(1)
 }
@@ -389,7 +389,7 @@ mod tests {
         assert_eq!(list_cost(Some(10), 5), 51);
         assert_eq!(list_cost(None, 5), 101, "first defaults to 20");
         assert_eq!(list_cost(Some(0), 5), 6, "an empty page still resolves totalCount and pageInfo");
-        assert_eq!(list_cost(Some(i32::MAX), 5), 501, "out of range is the resolver's BAD_USER_INPUT");
+        assert_eq!(list_cost(Some(i64::MAX), 5), 501, "out of range is the resolver's BAD_USER_INPUT");
         assert_eq!(list_cost(Some(-7), 5), 6);
         assert_eq!(list_cost(Some(100), usize::MAX), usize::MAX);
     }

@@ -62,7 +62,7 @@ impl OrderQuery {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: Option<i32>,
+        #[graphql(default_with = "Some(20)")] first: Option<i64>,
         after: Option<String>,
         user_id: Option<UuidInput>,
     ) -> Result<Option<OrderConnection>> {
@@ -90,14 +90,16 @@ impl OrderQuery {
 pub struct CreateOrderInput {
     pub user_id: UuidInput,
     pub item_description: String,
-    pub item_quantity: i32,
+    // An `i64`, still a GraphQL `Int`: the orders service refuses what is out of range on this
+    // field, also past 32 bits, where async-graphql's `i32` would name no field.
+    pub item_quantity: i64,
     pub item_price: Decimal,
 }
 
 #[derive(InputObject)]
 pub struct UpdateOrderInput {
     pub item_description: Option<String>,
-    pub item_quantity: Option<i32>,
+    pub item_quantity: Option<i64>,
     pub item_price: Option<Decimal>,
 }
 
@@ -114,7 +116,7 @@ impl OrderMutation {
             id,
             user_id: input.user_id.get("userId")?,
             item_description: input.item_description,
-            item_quantity: input.item_quantity.into(),
+            item_quantity: input.item_quantity,
             item_price: input.item_price.into_text("itemPrice").map_err(gql_error)?,
         };
         let owner = Some(request.user_id);
@@ -128,7 +130,7 @@ impl OrderMutation {
         let request = wire::UpdateOrder {
             id,
             item_description: input.item_description,
-            item_quantity: input.item_quantity.map(i64::from),
+            item_quantity: input.item_quantity,
             item_price,
         };
         let owner = owner_of(ctx, id).await;

@@ -50,7 +50,7 @@ impl User {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: Option<i32>,
+        #[graphql(default_with = "Some(20)")] first: Option<i64>,
         after: Option<String>,
     ) -> Result<Option<OrderConnection>> {
         let (first, after) = page_args(first, after)?;
@@ -73,7 +73,7 @@ impl UserQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: Option<i32>,
+        #[graphql(default_with = "Some(20)")] first: Option<i64>,
         after: Option<String>,
     ) -> Result<Option<UserConnection>> {
         let (first, after) = page_args(first, after)?;
