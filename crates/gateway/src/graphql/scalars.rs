@@ -31,7 +31,9 @@ impl ScalarType for UuidInput {
     fn parse(value: Value) -> InputValueResult<Self> {
         match value {
             Value::String(text) => Ok(UuidInput(Uuid::parse_str(&text).ok())),
-            Value::Number(_) => Ok(UuidInput(None)),
+            // Null reaches here only for a required one (an optional one is None before), when
+            // a variable declared nullable was left out.
+            Value::Number(_) | Value::Null => Ok(UuidInput(None)),
             other => Err(InputValueError::expected_type(other)),
         }
     }

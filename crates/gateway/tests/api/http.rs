@@ -97,6 +97,7 @@ pub async fn a_malformed_uuid_is_bad_user_input_on_its_field(app: &TestApp) {
         ("query($id: UUID!) { user(id: $id) { id } }", json!({ "id": "nope" }), "id"),
         ("{ user(id: 5) { id } }", json!({}), "id"),
         ("query($id: UUID!) { order(id: $id) { id } }", json!({ "id": 5 }), "id"),
+        ("query($id: UUID) { order(id: $id) { id } }", json!({}), "id"),
         ("query($user: UUID) { orders(userId: $user) { totalCount } }", json!({ "user": "1234" }), "userId"),
         (
             "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }",
