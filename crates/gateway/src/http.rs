@@ -431,11 +431,12 @@ async fn execute(state: &AppState, id: &RequestId, request: Request) -> (Respons
 }
 
 /// Runs one prepared GraphQL request with its own DataLoaders. A document that passed every
-/// validation rule before runs on the schema that does not check them again.
+/// validation rule before, with variables of the same shape, runs on the schema that does not
+/// check them again.
 async fn run(state: &AppState, id: &RequestId, prepared: Prepared) -> (Response, bool) {
     let Prepared { request, kept } = prepared;
-    let shape = kept.as_ref().map(|_| documents::shape(request.operation_name.as_deref(), &request.variables));
-    let validated = kept.as_ref().zip(shape).is_some_and(|(kept, shape)| kept.validated(shape));
+    let kept = kept.map(|kept| (kept, documents::shape(request.operation_name.as_deref(), &request.variables)));
+    let validated = kept.as_ref().is_some_and(|(kept, shape)| kept.validated(*shape));
     let schema = if validated { &state.validated_schema } else { &state.schema };
     let scope = RequestScope::default();
     let request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
@@ -445,7 +446,7 @@ async fn run(state: &AppState, id: &RequestId, prepared: Prepared) -> (Response,
     let request_failed = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|error| error.path.is_empty());
-    if let Some((kept, shape)) = kept.zip(shape).filter(|_| !validated && !request_failed) {
+    if let Some((kept, shape)) = kept.filter(|_| !validated && !request_failed) {
         kept.mark_validated(shape);
     }
     add_request_error_codes(&mut response.errors);

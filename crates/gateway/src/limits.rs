@@ -126,7 +126,7 @@ impl Default for Limits {
 /// complex. A page costs its selection at least once, since `totalCount` and `pageInfo`
 /// resolve even when it is empty.
 pub fn list_cost(first: Option<i64>, child_complexity: usize) -> usize {
-    let items = first.unwrap_or(DEFAULT_FIRST.into()).clamp(1, MAX_FIRST.into());
+    let items = first.unwrap_or(DEFAULT_FIRST).clamp(1, MAX_FIRST);
     let items = usize::try_from(items).unwrap_or(1);
     child_complexity.saturating_mul(items).saturating_add(1)
 }

@@ -85,7 +85,8 @@ pub fn add_request_error_codes(errors: &mut [ServerError]) {
             ErrorCode::InternalServerError.as_str()
         };
         extensions.set("code", code);
-        // An unreadable value's message names a type, not a field: no field then.
+        // Only the validation messages name an argument or input field; an unreadable value's
+        // names a type, so it gets no field.
         let field = named_input_field(&error.message)
             .or_else(|| quoted_name(&error.message))
             .or_else(|| undefined_variable(&error.message));

@@ -69,8 +69,8 @@ pub fn build_schema(gateway: Option<Gateway>, limits: &Limits) -> AppSchema {
 }
 
 /// [`build_schema`] with another validation mode. `Fast` runs only the checks whose outcome
-/// depends on more than the document (complexity, depth, fragment cycles): for documents that
-/// already passed every rule once (`crate::documents`).
+/// depends on the variables' values (complexity, depth, fragment cycles): for documents that
+/// already passed every rule with variables of the same shape (`crate::documents`).
 pub fn build_schema_validating(gateway: Option<Gateway>, limits: &Limits, mode: ValidationMode) -> AppSchema {
     // `UUID` is async-graphql's `Uuid` on output and our `UuidInput` on input (see there).
     let mut builder =

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     Gateway,
     error::{RpcResultExt, gql_error},
-    pagination::{connection, page_args, page_extras},
+    pagination::{DEFAULT_FIRST, connection, page_args, page_extras},
     scalars::{DateTime, Decimal, UuidInput},
     users::User,
 };
@@ -62,7 +62,7 @@ impl OrderQuery {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Some(20)")] first: Option<i64>,
+        #[graphql(default_with = "Some(DEFAULT_FIRST)")] first: Option<i64>,
         after: Option<String>,
         user_id: Option<UuidInput>,
     ) -> Result<Option<OrderConnection>> {

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::error::bad_input;
 
 /// The default and largest page sizes of the contract.
-pub const DEFAULT_FIRST: i32 = 20;
-pub const MAX_FIRST: i32 = 100;
+pub const DEFAULT_FIRST: i64 = 20;
+pub const MAX_FIRST: i64 = 100;
 
 const CURSOR_PREFIX: &str = "v1:";
 
@@ -33,7 +33,7 @@ pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
 /// `first` arrives as an `i64` (still a GraphQL `Int`), so a number past 32 bits is refused
 /// here on its field, not by async-graphql's `i32` without one.
 pub fn page_args(first: Option<i64>, after: Option<String>) -> async_graphql::Result<(u32, Option<Uuid>)> {
-    let first = first.unwrap_or(DEFAULT_FIRST.into());
+    let first = first.unwrap_or(DEFAULT_FIRST);
     let first = u32::try_from(first)
         .ok()
         .filter(|first| *first <= MAX_FIRST as u32)

@@ -50,12 +50,6 @@ impl UuidInput {
     }
 }
 
-impl From<Uuid> for UuidInput {
-    fn from(id: Uuid) -> Self {
-        UuidInput(Some(id))
-    }
-}
-
 /// Exact money: a JSON string with two places (`"59.70"`).
 ///
 /// On input only strings are money. A number is kept aside (never turned into a float) so

@@ -8,7 +8,7 @@ use super::{
     Gateway,
     error::RpcResultExt,
     orders::OrderConnection,
-    pagination::{connection, page_args, page_extras},
+    pagination::{DEFAULT_FIRST, connection, page_args, page_extras},
     scalars::{DateTime, UuidInput},
 };
 
@@ -50,7 +50,7 @@ impl User {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Some(20)")] first: Option<i64>,
+        #[graphql(default_with = "Some(DEFAULT_FIRST)")] first: Option<i64>,
         after: Option<String>,
     ) -> Result<Option<OrderConnection>> {
         let (first, after) = page_args(first, after)?;
@@ -73,7 +73,7 @@ impl UserQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "Some(20)")] first: Option<i64>,
+        #[graphql(default_with = "Some(DEFAULT_FIRST)")] first: Option<i64>,
         after: Option<String>,
     ) -> Result<Option<UserConnection>> {
         let (first, after) = page_args(first, after)?;

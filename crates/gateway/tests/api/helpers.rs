@@ -246,6 +246,12 @@ pub async fn create_user(app: &TestApp) -> Value {
     body["data"]["createUser"].clone()
 }
 
+/// The whole response to `createUser(input: $input) { id }`, error or not.
+pub async fn try_create_user(app: &TestApp, input: &Value) -> Value {
+    app.graphql("mutation($input: CreateUserInput!) { createUser(input: $input) { id } }", json!({ "input": input }))
+        .await
+}
+
 pub const ORDER_FIELDS: &str = "id userId itemDescription itemQuantity itemPrice totalValue createdAt updatedAt";
 
 pub async fn create_order(app: &TestApp, user_id: &str, quantity: i64, price: &str) -> Value {

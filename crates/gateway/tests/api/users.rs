@@ -54,12 +54,7 @@ pub async fn every_invalid_user_field_is_refused_with_its_field_and_nothing_is_c
     for (field, value) in cases {
         let mut input = new_user_input();
         input[field] = value.clone();
-        let body = app
-            .graphql(
-                "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
-                json!({ "input": input }),
-            )
-            .await;
+        let body = try_create_user(app, &input).await;
         assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), Some(field.into())), "{field} = {value}: {body}");
         assert!(body["data"].is_null());
     }
@@ -69,12 +64,7 @@ pub async fn every_invalid_user_field_is_refused_with_its_field_and_nothing_is_c
     let mut misspelt = new_user_input();
     misspelt["phoneNumbr"] = json!("+55 11 91234-5678");
     for (field, input) in [("cpf", missing), ("phoneNumbr", misspelt)] {
-        let body = app
-            .graphql(
-                "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
-                json!({ "input": input }),
-            )
-            .await;
+        let body = try_create_user(app, &input).await;
         assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), Some(field.into())), "{field}: {body}");
     }
     let body = app.graphql("{ users { totalCount } }", json!({})).await;
@@ -83,9 +73,7 @@ pub async fn every_invalid_user_field_is_refused_with_its_field_and_nothing_is_c
 
 pub async fn taken_nick_names_cpfs_and_emails_conflict(app: &TestApp) {
     let first = new_user_input();
-    let created = app
-        .graphql("mutation($input: CreateUserInput!) { createUser(input: $input) { id } }", json!({ "input": first }))
-        .await;
+    let created = try_create_user(app, &first).await;
     assert!(created.get("errors").is_none(), "{created}");
     let nick_upper = first["nickName"].as_str().unwrap().to_uppercase();
     for (field, value) in
@@ -93,12 +81,7 @@ pub async fn taken_nick_names_cpfs_and_emails_conflict(app: &TestApp) {
     {
         let mut input = new_user_input();
         input[field] = value;
-        let body = app
-            .graphql(
-                "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
-                json!({ "input": input }),
-            )
-            .await;
+        let body = try_create_user(app, &input).await;
         assert_eq!(error_of(&body), ("CONFLICT".into(), Some(field.into())), "{body}");
     }
     let body = app.graphql("{ users { totalCount } }", json!({})).await;
