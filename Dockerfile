@@ -8,22 +8,27 @@ WORKDIR /src
 # Dependencies first, in a layer of their own that only a change of the manifests rebuilds: the
 # workspace with empty crates (a lib.rs in each, a main.rs where a binary is).
 COPY Cargo.toml Cargo.lock ./
-COPY crates/rpc/Cargo.toml crates/rpc/
-COPY crates/entities/Cargo.toml crates/entities/
-COPY crates/users-worker/Cargo.toml crates/users-worker/
-COPY crates/orders-worker/Cargo.toml crates/orders-worker/
-COPY crates/gateway/Cargo.toml crates/gateway/
-COPY crates/test-support/Cargo.toml crates/test-support/
+COPY rpc/Cargo.toml rpc/
+COPY entities/Cargo.toml entities/
+COPY users-worker/Cargo.toml users-worker/
+COPY orders-worker/Cargo.toml orders-worker/
+COPY gateway/Cargo.toml gateway/
+COPY test-support/Cargo.toml test-support/
 RUN for crate in rpc entities users-worker orders-worker gateway test-support; do \
-        mkdir -p crates/$crate/src && touch crates/$crate/src/lib.rs; \
+        mkdir -p $crate/src && touch $crate/src/lib.rs; \
     done \
-    && for bin in users-worker orders-worker gateway; do echo 'fn main() {}' > crates/$bin/src/main.rs; done \
+    && for bin in users-worker orders-worker gateway; do echo 'fn main() {}' > $bin/src/main.rs; done \
     && cargo build --release --workspace --locked
 
 # Then the sources. COPY keeps their modification times, which can be older than the empty
 # crates' build: touch them so that cargo rebuilds our crates instead of keeping the empty ones.
-COPY crates crates
-RUN find crates -name '*.rs' -exec touch {} + \
+COPY rpc rpc
+COPY entities entities
+COPY users-worker users-worker
+COPY orders-worker orders-worker
+COPY gateway gateway
+COPY test-support test-support
+RUN find rpc entities users-worker orders-worker gateway test-support -name '*.rs' -exec touch {} + \
     && cargo build --release --workspace --locked
 
 FROM debian:bookworm-slim AS runtime

@@ -8,8 +8,8 @@
 #
 # 1. gives the run its own RabbitMQ vhost (gqlmq-bench-<id>), databases (gqlmq_bench_<id>_users,
 #    _orders), Redis db (claimed as scripts/test.sh claims its own) and cache key prefix;
-# 2. builds the release binaries and the two measuring examples (crates/gateway/examples/rpc_ping.rs,
-#    crates/users-worker/examples/hash_time.rs), and installs wrk and jq from Debian if missing;
+# 2. builds the release binaries and the two measuring examples (gateway/examples/rpc_ping.rs,
+#    users-worker/examples/hash_time.rs), and installs wrk and jq from Debian if missing;
 # 3. starts users-worker, orders-worker and four gateways: "cached" (Redis field cache),
 #    "uncached" (CACHE_TTL_SECONDS=0), "embedded" (no AMQP_URL: in-process services on SQLite,
 #    in-process cache) and "embedded, uncached"; waits for each one's /readyz;

@@ -96,8 +96,8 @@ else
   # the tests running beside them. --ignored runs those alone, without repeating the others.
   if (($#)); then
     say "skipping the broker-restart test: arguments were given, so only the selected tests run"
-  elif [[ ! -f crates/gateway/tests/broker_restart.rs ]]; then
-    say "skipping the broker-restart test: crates/gateway/tests/broker_restart.rs does not exist yet"
+  elif [[ ! -f gateway/tests/broker_restart.rs ]]; then
+    say "skipping the broker-restart test: gateway/tests/broker_restart.rs does not exist yet"
   else
     run_step cargo test -p gateway --test broker_restart -- --ignored || status=1
   fi

@@ -2,7 +2,7 @@
 
 #[test]
 fn schema_graphql_equals_the_live_schema() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema.graphql");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.graphql");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     let live = gateway::graphql::sdl();
     assert!(
