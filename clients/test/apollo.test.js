@@ -1,0 +1,238 @@
+// Apollo Client (v4) as an application uses it: BatchHttpLink for a createUser mutation and
+// batched reads by id, users pagination, and automatic persisted queries
+// (createPersistedQueryLink, SHA-256 from node:crypto) over POST and over GET. Every request
+// and answer is recorded through a custom fetch, so the tests assert what went on the wire.
+//
+// Written for today's API and for API.md's "Identity and access": when the schema has `login`
+// (introspected), the suite signs in as the user it created and sends the bearer token.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
+import { BatchHttpLink } from '@apollo/client/link/batch-http';
+import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { GRAPHQL_URL, HTTP_TIMEOUT_MS, codes, gql as rawGql, hasLogin, newUserInput } from './helpers.js';
+
+const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+
+/** A fetch that records each request (method, URL, parsed body) and its parsed answer. */
+function recordingFetch() {
+  const calls = [];
+  const fetchFn = async (input, init = {}) => {
+    const url = new URL(typeof input === 'string' ? input : input.url);
+    const method = (init.method ?? 'GET').toUpperCase();
+    const call = { method, url, body: init.body ? JSON.parse(init.body) : undefined, headers: init.headers };
+    calls.push(call);
+    const response = await fetch(input, { ...init, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    call.status = response.status;
+    const text = await response.clone().text();
+    try {
+      call.answer = JSON.parse(text);
+    } catch {
+      call.answer = text;
+    }
+    return response;
+  };
+  return { calls, fetchFn };
+}
+
+const client = (link) =>
+  new ApolloClient({ link, cache: new InMemoryCache(), defaultOptions: { query: { fetchPolicy: 'network-only' } } });
+
+const USER_FIELDS = 'id nickName fullName cpf email phoneNumber createdAt updatedAt';
+const CREATE_USER = gql(`mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { ${USER_FIELDS} } }`);
+const LOGIN = gql('mutation Login($login: String!, $password: String!) { login(login: $login, password: $password) { token user { id } } }');
+const USER_BY_ID = gql(`query UserById($id: UUID!) { user(id: $id) { ${USER_FIELDS} } }`);
+const USER_BY_NICK = gql('query UserByNick($nickName: String!) { userByNickName(nickName: $nickName) { id nickName } }');
+const USERS_PAGE = gql(`query UsersPage($first: Int, $after: String) {
+  users(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id nickName } }
+}`);
+
+// What the suite made, for the tests after the first.
+const made = { users: [], inputs: [], token: null, signIn: false };
+
+/** Headers a signed-in caller sends (none while sign-in does not exist). */
+const authHeaders = () => (made.token ? { authorization: `Bearer ${made.token}` } : {});
+
+before(async () => {
+  made.signIn = await hasLogin();
+  console.log(`# sign-in (login mutation) in the schema: ${made.signIn}`);
+});
+
+test('BatchHttpLink: createUser, then user and userByNickName in one batched POST', async () => {
+  const { calls, fetchFn } = recordingFetch();
+  const anonymous = client(new BatchHttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, batchInterval: 20, batchMax: 10 }));
+
+  const input = newUserInput('apollo');
+  const { data: created } = await anonymous.mutate({ mutation: CREATE_USER, variables: { input } });
+  const user = created.createUser;
+  assert.match(user.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUIDv7 id');
+  assert.equal(user.nickName, input.nickName);
+  assert.equal(user.email, input.email.toLowerCase(), 'email stored lower case');
+  assert.equal(user.phoneNumber, input.phoneNumber.replace(/[\s()-]/g, ''), 'phone separators removed');
+  assert.equal(user.cpf, input.cpf);
+  assert.ok(!Number.isNaN(Date.parse(user.createdAt)), 'createdAt is RFC 3339');
+  made.users.push(user);
+  made.inputs.push(input);
+
+  let reader = anonymous;
+  if (made.signIn) {
+    const { data } = await anonymous.mutate({ mutation: LOGIN, variables: { login: input.nickName, password: input.password } });
+    assert.equal(data.login.user.id, user.id, 'login answers the user it signed in');
+    assert.ok(data.login.token, 'login answers a token');
+    made.token = data.login.token;
+    reader = client(
+      new BatchHttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders(), batchInterval: 20, batchMax: 10 }),
+    );
+  }
+
+  const before = calls.length;
+  const [byId, byNick] = await Promise.all([
+    reader.query({ query: USER_BY_ID, variables: { id: user.id } }),
+    reader.query({ query: USER_BY_NICK, variables: { nickName: input.nickName.toUpperCase() } }),
+  ]);
+  assert.deepEqual({ ...byId.data.user, __typename: undefined }, { ...user, __typename: undefined });
+  assert.equal(byNick.data.userByNickName.id, user.id, 'userByNickName ignores case');
+
+  const batched = calls.slice(before);
+  assert.equal(batched.length, 1, 'the two queries went out as one HTTP request');
+  assert.equal(batched[0].method, 'POST');
+  assert.ok(Array.isArray(batched[0].body) && batched[0].body.length === 2, 'its body is a JSON array of two operations');
+  assert.ok(Array.isArray(batched[0].answer) && batched[0].answer.length === 2, 'its answer is a JSON array of two results');
+  if (made.signIn) assert.match(String(batched[0].headers?.authorization ?? ''), /^Bearer /, 'the token was sent');
+});
+
+test('users pagination, as far as this caller may list users', async () => {
+  assert.ok(made.users.length > 0, 'the first test created a user');
+  const { fetchFn } = recordingFetch();
+  const anonymous = client(new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn }));
+  for (let i = 0; i < 2; i += 1) {
+    const input = newUserInput('page');
+    const { data } = await anonymous.mutate({ mutation: CREATE_USER, variables: { input } });
+    made.users.push(data.createUser);
+    made.inputs.push(input);
+  }
+  const caller = client(new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders() }));
+
+  if (made.signIn) {
+    // API.md: only admins may list `users`; a signed-in user gets FORBIDDEN.
+    const result = await caller.query({ query: USERS_PAGE, variables: { first: 2 }, errorPolicy: 'all' });
+    assert.deepEqual(
+      result.error?.errors?.map((e) => e.extensions?.code),
+      ['FORBIDDEN'],
+      'users for a non-admin is FORBIDDEN',
+    );
+    return;
+  }
+
+  // Anonymous listing (today's API): walk every page of 2, oldest first.
+  const seen = [];
+  let after = null;
+  let totalCount;
+  for (let page = 0; page < 1000; page += 1) {
+    const { data } = await caller.query({ query: USERS_PAGE, variables: { first: 2, after } });
+    const { nodes, pageInfo } = data.users;
+    totalCount ??= data.users.totalCount;
+    assert.equal(data.users.totalCount, totalCount, 'totalCount is the same on every page');
+    assert.ok(nodes.length <= 2, 'a page holds at most `first` users');
+    seen.push(...nodes.map((n) => n.id));
+    if (!pageInfo.hasNextPage) break;
+    assert.equal(nodes.length, 2, 'a page before the last is full');
+    assert.ok(pageInfo.endCursor, 'a page with a next page has an endCursor');
+    after = pageInfo.endCursor;
+  }
+  assert.equal(new Set(seen).size, seen.length, 'no user is on two pages');
+  assert.equal(seen.length, totalCount, 'the pages hold totalCount users');
+  const ours = seen.filter((id) => made.users.some((u) => u.id === id));
+  assert.deepEqual(ours, made.users.map((u) => u.id), 'the users created here are listed, oldest first');
+});
+
+/** Runs the same new query twice through a persisted-query link and returns what went out. */
+async function persistedQueryRound(useGETForHashedQueries) {
+  assert.ok(made.users.length > 0, 'the first test created a user');
+  const { calls, fetchFn } = recordingFetch();
+  const link = createPersistedQueryLink({ sha256, useGETForHashedQueries }).concat(
+    new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders() }),
+  );
+  const apq = client(link);
+  // A name of its own makes the document, and so its hash, new to the gateway.
+  const name = `Apq${useGETForHashedQueries ? 'Get' : 'Post'}_${randomBytes(6).toString('hex')}`;
+  const query = gql(`query ${name}($id: UUID!) { user(id: $id) { id nickName } }`);
+  const [user] = made.users;
+  // What went on the wire is asserted first (assertPersistedQueryFlow): it says why a query
+  // failed better than Apollo's error does. The error, if any, is asserted after it.
+  let error;
+  try {
+    const first = await apq.query({ query, variables: { id: user.id } });
+    assert.equal(first.data.user.id, user.id);
+    const second = await apq.query({ query, variables: { id: user.id } });
+    assert.equal(second.data.user.nickName, user.nickName);
+  } catch (caught) {
+    error = caught;
+  }
+  return { calls, error };
+}
+
+const params = (call) => Object.fromEntries(call.url.searchParams);
+const persistedQueryOf = (call) =>
+  call.method === 'GET' ? JSON.parse(params(call).extensions ?? '{}').persistedQuery : call.body?.extensions?.persistedQuery;
+const queryOf = (call) => (call.method === 'GET' ? params(call).query : call.body?.query);
+
+function assertPersistedQueryFlow(calls, hashedMethod) {
+  const summary = calls.map((c) => `${c.method} ${c.status} ${JSON.stringify(c.answer).slice(0, 160)}`).join('\n  ');
+  const [miss, retry, hit] = calls;
+  assert.ok(miss, 'a first request went out');
+  assert.equal(miss.method, hashedMethod, `the hash-only request is a ${hashedMethod}`);
+  assert.equal(queryOf(miss), undefined, 'the first request carries no query text');
+  const hash = persistedQueryOf(miss)?.sha256Hash;
+  assert.match(String(hash), /^[0-9a-f]{64}$/, 'the first request carries a SHA-256 hash');
+  assert.deepEqual(
+    codes(miss.answer),
+    ['PERSISTED_QUERY_NOT_FOUND'],
+    `an unknown hash answers PERSISTED_QUERY_NOT_FOUND; requests:\n  ${summary}`,
+  );
+  assert.ok(retry, `the link retried with the query; requests:\n  ${summary}`);
+  assert.equal(retry.method, 'POST', 'the retry with the query text is a POST');
+  assert.equal(persistedQueryOf(retry)?.sha256Hash, hash, 'the retry carries the same hash');
+  assert.equal(sha256(queryOf(retry)), hash, 'the hash is the SHA-256 of the query text sent');
+  assert.equal(retry.answer?.errors, undefined, 'the retry is answered without errors');
+  assert.ok(hit, `the second query went out; requests:\n  ${summary}`);
+  assert.equal(hit.method, hashedMethod, `the second query is a ${hashedMethod}`);
+  assert.equal(queryOf(hit), undefined, 'the second query carries no query text');
+  assert.equal(persistedQueryOf(hit)?.sha256Hash, hash);
+  assert.equal(hit.answer?.errors, undefined, `the hash alone is answered; requests:\n  ${summary}`);
+  assert.ok(hit.answer?.data?.user, 'the hash alone answers the data');
+  assert.equal(calls.length, 3, `three requests in all; requests:\n  ${summary}`);
+}
+
+test('persisted queries over POST: PERSISTED_QUERY_NOT_FOUND, retry with the query, then the hash alone', async () => {
+  const { calls, error } = await persistedQueryRound(false);
+  assertPersistedQueryFlow(calls, 'POST');
+  if (error) throw error;
+});
+
+test('persisted queries with useGETForHashedQueries: hash-only GETs', async () => {
+  const { calls, error } = await persistedQueryRound(true);
+  assertPersistedQueryFlow(calls, 'GET');
+  if (error) throw error;
+});
+
+test('a persisted-query hash that does not match its query is BAD_REQUEST', async () => {
+  const extensions = { persistedQuery: { version: 1, sha256Hash: sha256('{ somethingElse }') } };
+  const response = await fetch(GRAPHQL_URL, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...authHeaders() },
+    body: JSON.stringify({ query: '{ __typename }', extensions }),
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+  });
+  const body = await response.json();
+  assert.deepEqual(codes(body), ['BAD_REQUEST'], `answer: ${response.status} ${JSON.stringify(body)}`);
+  assert.equal(body.data, undefined, 'a request that could not run has no data');
+});
+
+test('the raw check: a known query text still answers without any extension', async () => {
+  const { status, body } = await rawGql('{ __typename }', undefined, authHeaders());
+  assert.equal(status, 200);
+  assert.deepEqual(body.data, { __typename: 'Query' });
+  assert.equal(body.errors, undefined);
+});

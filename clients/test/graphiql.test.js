@@ -1,0 +1,115 @@
+// GraphiQL in headless Chromium with no internet: every request whose origin is not the
+// gateway's is aborted. The page must load from the gateway's own assets, show its editor,
+// take a typed query, run it, and show the answer; it must have a headers editor.
+//
+// Written against GraphiQL's own class names (.graphiql-query-editor, .graphiql-response,
+// .graphiql-editor-tools), which GraphiQL 2 to 5 share, over CodeMirror 5 or Monaco.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { BASE_URL, GRAPHQL_URL } from './helpers.js';
+import { openBrowser, BROWSER_TIMEOUT_MS } from './browser.js';
+
+const gatewayOrigin = new URL(BASE_URL).origin;
+let browser;
+let page;
+const pageErrors = [];
+// Set once the editor showed; the tests that need it fail at once without it, not after a wait.
+let editorShown = false;
+const needEditor = () => assert.ok(editorShown, 'GraphiQL never showed its query editor (see the first test)');
+
+before(async () => {
+  browser = await openBrowser({ allow: (url) => url.origin === gatewayOrigin });
+  page = await browser.context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(String(error)));
+  const response = await page.goto(GRAPHQL_URL, { waitUntil: 'load' });
+  console.log(`# GET /graphql in Chromium: ${response?.status()} ${response?.headers()['content-type']}`);
+});
+
+after(async () => {
+  if (browser?.blocked.length) console.log(`# requests GraphiQL tried outside the gateway: ${browser.blocked.join(' ')}`);
+  if (pageErrors.length) console.log(`# page errors: ${pageErrors.join(' | ')}`);
+  await browser?.close();
+});
+
+/** The text of an editor, CodeMirror 5 or Monaco, with non-breaking spaces as spaces. */
+async function editorText(selector) {
+  return page.locator(selector).first().evaluate((root) => {
+    const cm = root.querySelector('.CodeMirror');
+    if (cm?.CodeMirror) return cm.CodeMirror.getValue();
+    const lines = root.querySelector('.view-lines');
+    return (lines ?? root).innerText.replace(/\u00a0/g, ' ');
+  });
+}
+
+test('GraphiQL loads with no internet and shows its query editor', async () => {
+  const editor = page.locator('.graphiql-query-editor');
+  await editor.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS }).catch(async (error) => {
+    const text = (await page.locator('body').innerText().catch(() => '')).slice(0, 200);
+    throw new Error(`no query editor within ${BROWSER_TIMEOUT_MS} ms; the page shows "${text}"; blocked: ${browser.blocked.join(' ')}`, { cause: error });
+  });
+  await page.locator('.graphiql-query-editor .CodeMirror, .graphiql-query-editor .monaco-editor').first().waitFor();
+  editorShown = true;
+});
+
+test('a query typed into GraphiQL runs and its answer shows in the result pane', async () => {
+  needEditor();
+  const input = page.locator('.graphiql-query-editor .CodeMirror, .graphiql-query-editor .monaco-editor').first();
+  await input.waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
+  await input.click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type('{ __typename }');
+  // Editors may close the brace themselves and then type over it; read back what is there.
+  assert.match((await editorText('.graphiql-query-editor')).trim(), /^\{ __typename \}+$/, 'the query as typed');
+  await page.keyboard.press('Escape'); // closes an autocomplete list, if one is open
+  await page.keyboard.press('Control+Enter');
+  const answer = /"__typename"\s*:\s*"Query"/;
+  await page
+    .waitForFunction(
+      (source) => {
+        const pane = document.querySelector('.graphiql-response');
+        return pane && new RegExp(source).test(pane.innerText.replace(/\u00a0/g, ' '));
+      },
+      answer.source,
+      { timeout: BROWSER_TIMEOUT_MS },
+    )
+    .catch(async (error) => {
+      const shown = await editorText('.graphiql-response').catch(() => '(no result pane)');
+      throw new Error(`the result pane did not show the answer; it shows: ${shown.slice(0, 300)}`, { cause: error });
+    });
+  assert.match(await editorText('.graphiql-response'), answer);
+});
+
+test('GraphiQL has a headers editor, and the headers typed there are sent', async () => {
+  needEditor();
+  const tab = page.getByRole('tab', { name: /^headers$/i }).or(page.getByRole('button', { name: /^headers$/i }));
+  await tab.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
+  await tab.first().click();
+  const editor = page
+    .locator('.graphiql-editor-tool .CodeMirror, .graphiql-editor-tool .monaco-editor')
+    .filter({ visible: true });
+  await editor.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
+  await editor.first().click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  const requestId = `graphiql-${Date.now()}`;
+  // Typed without braces or quotes of its own to close: the editor adds those it auto-closes.
+  await page.keyboard.type(`{"x-request-id": "${requestId}`);
+  const typed = (await editor.first().evaluate((root) => root.CodeMirror?.getValue() ?? root.innerText)).replace(/\u00a0/g, ' ');
+  if (!/\}\s*$/.test(typed)) await page.keyboard.type('"}');
+  const sent = page.waitForRequest(
+    (request) => request.method() === 'POST' && request.headers()['x-request-id'] === requestId,
+    { timeout: BROWSER_TIMEOUT_MS },
+  );
+  await page.locator('.graphiql-query-editor .CodeMirror, .graphiql-query-editor .monaco-editor').first().click();
+  await page.keyboard.press('Control+Enter');
+  const request = await sent.catch((error) => {
+    throw new Error(`no request carried the header typed in the headers editor (${JSON.stringify(typed)})`, { cause: error });
+  });
+  const response = await request.response();
+  assert.equal(response?.headers()['x-request-id'], requestId, 'the gateway answered with that request id');
+});
+
+test('GraphiQL asks for nothing outside the gateway', async () => {
+  assert.deepEqual(browser.blocked, [], 'every asset comes from the gateway');
+});
