@@ -25,8 +25,11 @@ impl Keys {
         format!("{}:gen:{scope}", self.prefix)
     }
 
+    /// A value's key under `scope`. `value` (the field and its arguments) is kept as is up to
+    /// [`MAX_VALUE_KEY`] bytes and replaced by its hash beyond, so no argument makes a key, in
+    /// Redis or in memory, longer than that: see [`bounded`].
     fn key(&self, scope: &str, value: String) -> CacheKey {
-        CacheKey { generation: self.generation(scope), value: format!("{}:{value}", self.prefix) }
+        CacheKey { generation: self.generation(scope), value: format!("{}:{}", self.prefix, bounded(value)) }
     }
 
     pub fn user(&self, id: Uuid) -> CacheKey {
@@ -79,6 +82,25 @@ impl Keys {
     }
 }
 
+/// The longest field-and-arguments part of a key kept as written. Every key of today's fields
+/// stays under it (a page of a user's orders, the longest, is about 90 bytes; a nickName that
+/// can match the rule, 32 bytes, is looked up under at most 57), so hashing is a bound, not a
+/// path any valid read takes.
+pub const MAX_VALUE_KEY: usize = 128;
+
+/// `value`, or `#` and the 128-bit XXH3 of it in hex (33 bytes) when it is longer than
+/// [`MAX_VALUE_KEY`]. XXH3 is fast (GB/s) and its output is fixed by its specification, so
+/// every gateway sharing a Redis computes the same key. It is not a cryptographic hash: 128
+/// bits make an accidental collision out of reach, and the values long enough to be hashed
+/// are never ones that can match a rule (see `userByNickName`), so nobody gains anything by
+/// crafting one. `#` appears in no key written as is.
+fn bounded(value: String) -> String {
+    if value.len() <= MAX_VALUE_KEY {
+        return value;
+    }
+    format!("#{:032x}", xxhash_rust::xxh3::xxh3_128(value.as_bytes()))
+}
+
 /// Which extras a cached page holds: a page without its count cannot answer `totalCount`.
 fn tag(extras: PageExtras) -> &'static str {
     match (extras.total_count, extras.has_previous) {
@@ -108,5 +130,27 @@ mod tests {
         assert_eq!(order, keys.key(&format!("order:{id}"), format!("order:{id}")));
         assert!(keys.order_written(id, None).contains(&order.generation));
         assert_ne!((user.generation, user.value), (order.generation, order.value));
+    }
+
+    #[test]
+    fn keys_are_bounded_whatever_their_arguments() {
+        let keys = Keys::new("gqlmq:v1");
+        let short = keys.user_by_nick_name("Ana.Maria_99");
+        assert_eq!(short.value, "gqlmq:v1:user-by-nick:ana.maria_99");
+        let longest_valid = keys.user_by_nick_name(&"x".repeat(32));
+        assert!(!longest_valid.value.contains('#'), "a nickName that can be valid is kept as written");
+        let huge = "n".repeat(1 << 20);
+        let hashed = keys.user_by_nick_name(&huge);
+        assert!(hashed.value.len() <= "gqlmq:v1:".len() + MAX_VALUE_KEY, "{}", hashed.value.len());
+        assert_eq!(hashed, keys.user_by_nick_name(&huge), "the same arguments, the same key");
+        assert_ne!(hashed, keys.user_by_nick_name(&format!("{huge}m")));
+        let id = Uuid::now_v7();
+        let page = keys.user_orders(&UserOrdersKey {
+            user_id: id,
+            first: 100,
+            after: Some(id),
+            extras: PageExtras { total_count: true, has_previous: true },
+        });
+        assert!(!page.value.contains('#') && page.value.len() < 128, "{}", page.value);
     }
 }

@@ -127,15 +127,33 @@ impl FieldCache {
         }
     }
 
-    /// Reads one field through the cache.
+    /// Reads one field that is always there (a page) through the cache.
+    ///
+    /// For a field that may be absent, use [`Self::get_optional`]: an absence stored here
+    /// encodes as `null`, which reads back as no value at all. Should a value of `T` read back
+    /// that way, it is loaded again rather than answered as an error.
     pub async fn get_one<T, F, Fut>(&self, key: CacheKey, load: F) -> RpcResult<T>
     where
         T: Serialize + DeserializeOwned,
         F: Fn() -> Fut,
         Fut: Future<Output = RpcResult<T>>,
     {
-        let mut values = self.get_many([key], |_| async { Ok(vec![Some(load().await?)]) }).await?;
-        values.pop().flatten().ok_or_else(RpcError::internal)
+        match self.get_optional(key, || async { load().await.map(Some) }).await? {
+            Some(value) => Ok(value),
+            None => load().await,
+        }
+    }
+
+    /// Reads one field that may be absent (None) through the cache. An absence is cached like
+    /// any answer, and read back as an absence.
+    pub async fn get_optional<T, F, Fut>(&self, key: CacheKey, load: F) -> RpcResult<Option<T>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn() -> Fut,
+        Fut: Future<Output = RpcResult<Option<T>>>,
+    {
+        let mut values = self.get_many([key], |_| async { Ok(vec![load().await?]) }).await?;
+        Ok(values.pop().flatten())
     }
 
     /// Reads a batch of fields through the cache: one store round trip, then one `load` for

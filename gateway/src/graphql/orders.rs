@@ -8,7 +8,7 @@ use super::{
     Gateway,
     error::{RpcResultExt, gql_error},
     pagination::{DEFAULT_FIRST, connection, page_args, page_extras},
-    scalars::{DateTime, Decimal, UuidInput},
+    scalars::{DateTime, Decimal, Nullable, UuidInput},
     users::User,
 };
 
@@ -44,9 +44,12 @@ impl From<wire::Order> for Order {
 #[ComplexObject]
 impl Order {
     /// Who placed it; batched with the other orders of the response. Null once the user is gone.
-    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        let user = Gateway::loaders(ctx)?.users.load_one(self.user_id).await.gql()?;
-        Ok(user.map(User::from))
+    async fn user(&self, ctx: &Context<'_>) -> Nullable<User> {
+        Nullable::of(async {
+            let user = Gateway::loaders(ctx)?.users.load_one(self.user_id).await.gql()?;
+            Ok(user.map(User::from))
+        })
+        .await
     }
 }
 
@@ -58,31 +61,39 @@ pub struct OrderQuery;
 #[Object]
 impl OrderQuery {
     /// Orders, oldest first; `userId` keeps one user's.
-    #[graphql(complexity = "crate::limits::list_cost(first, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field, child_complexity)"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(DEFAULT_FIRST)")] first: Option<i64>,
         after: Option<String>,
         user_id: Option<UuidInput>,
-    ) -> Result<Option<OrderConnection>> {
-        let (first, after) = page_args(first, after)?;
-        let user_id = user_id.map(|id| id.get("userId")).transpose()?;
-        let extras = page_extras(ctx, after);
-        let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-        let key = cache.keys.orders_page(first, after, user_id, extras);
-        let page = cache
-            .get_one(key, || async move { rpc.call(&wire::ListOrders { first, after, user_id, extras }).await })
-            .await
-            .gql()?;
-        Ok(Some(page.into()))
+    ) -> Nullable<OrderConnection> {
+        Nullable::of(async {
+            let (first, after) = page_args(first, after)?;
+            let user_id = user_id.map(|id| id.get("userId")).transpose()?;
+            let extras = page_extras(ctx, after);
+            let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+            let key = cache.keys.orders_page(first, after, user_id, extras);
+            let page = cache
+                .get_one(key, || async move { rpc.call(&wire::ListOrders { first, after, user_id, extras }).await })
+                .await
+                .gql()?;
+            Ok(Some(page.into()))
+        })
+        .await
     }
 
     /// The order with this id; null when there is none.
-    async fn order(&self, ctx: &Context<'_>, id: UuidInput) -> Result<Option<Order>> {
-        let id = id.get("id")?;
-        let order = Gateway::loaders(ctx)?.orders.load_one(id).await.gql()?;
-        Ok(order.map(Order::from))
+    async fn order(&self, ctx: &Context<'_>, id: UuidInput) -> Nullable<Order> {
+        Nullable::of(async {
+            let id = id.get("id")?;
+            let order = Gateway::loaders(ctx)?.orders.load_one(id).await.gql()?;
+            Ok(order.map(Order::from))
+        })
+        .await
     }
 }
 

@@ -1,7 +1,12 @@
 //! The contract's own scalars. `UUID` comes from async-graphql on output; on input it is
-//! [`UuidInput`].
+//! [`UuidInput`]. And [`Nullable`], what the fields that reach a service resolve to.
 
-use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use std::{borrow::Cow, future::Future};
+
+use async_graphql::{
+    ContextSelectionSet, InputValueError, InputValueResult, OutputType, Positioned, Scalar, ScalarType, ServerResult,
+    Value, parser::types::Field, registry::Registry,
+};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -115,5 +120,51 @@ impl ScalarType for DateTime {
 
     fn to_value(&self) -> Value {
         Value::String(rpc::time::format(&self.0, rpc::time::Fraction::Micros))
+    }
+}
+
+/// What a nullable field that may fail resolves to: its value, `null` when there is none, or
+/// `null` with its error in `errors` (path, code and all), as the GraphQL specification's
+/// "Handling Field Errors" says. Every field that reaches a service returns it.
+///
+/// Why not `Result<Option<T>>`: async-graphql 7.2 resolves a field whose resolver fails by
+/// leaving the field's key out of its object (`resolver_utils::container::do_resolve_container`
+/// adds the error and inserts nothing), and an object none of whose selected fields came back
+/// is `null`, also where the schema says it cannot be (`[User!]!`). Returning this instead, the
+/// error never reaches the container: the field itself is `null`, its key present, and its
+/// object keeps every key. A field of ours that is not nullable never fails (only the
+/// services' fields do, and the contract makes those nullable).
+pub struct Nullable<T>(async_graphql::Result<Option<T>>);
+
+impl<T> Nullable<T> {
+    /// Runs a resolver's body: `?` works in it as in any resolver.
+    pub async fn of(resolve: impl Future<Output = async_graphql::Result<Option<T>>>) -> Self {
+        Self(resolve.await)
+    }
+}
+
+impl<T: OutputType + Sync> OutputType for Nullable<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    /// Nullable: what `Option<T>` registers, so the schema is the same.
+    fn qualified_type_name() -> String {
+        <Option<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Option<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
+        match &self.0 {
+            Ok(value) => value.resolve(ctx, field).await,
+            Err(error) => {
+                // `ctx` is the field's own: the error gets its path, as async-graphql's would.
+                ctx.add_error(ctx.set_error_path(error.clone().into_server_error(field.pos)));
+                Ok(Value::Null)
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::{
     error::RpcResultExt,
     orders::OrderConnection,
     pagination::{DEFAULT_FIRST, connection, page_args, page_extras},
-    scalars::{DateTime, UuidInput},
+    scalars::{DateTime, Nullable, UuidInput},
 };
 
 #[derive(Debug, Clone, SimpleObject)]
@@ -46,18 +46,23 @@ impl From<wire::User> for User {
 #[ComplexObject]
 impl User {
     /// This user's orders, oldest first; batched with the other users of the response.
-    #[graphql(complexity = "crate::limits::list_cost(first, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field, child_complexity)"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(DEFAULT_FIRST)")] first: Option<i64>,
         after: Option<String>,
-    ) -> Result<Option<OrderConnection>> {
-        let (first, after) = page_args(first, after)?;
-        let extras = page_extras(ctx, after);
-        let key = rpc::orders::UserOrdersKey { user_id: self.id, first, after, extras };
-        let page = Gateway::loaders(ctx)?.user_orders.load_one(key).await.gql()?;
-        Ok(page.map(OrderConnection::from))
+    ) -> Nullable<OrderConnection> {
+        Nullable::of(async {
+            let (first, after) = page_args(first, after)?;
+            let extras = page_extras(ctx, after);
+            let key = rpc::orders::UserOrdersKey { user_id: self.id, first, after, extras };
+            let page = Gateway::loaders(ctx)?.user_orders.load_one(key).await.gql()?;
+            Ok(page.map(OrderConnection::from))
+        })
+        .await
     }
 }
 
@@ -69,44 +74,62 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// Users, oldest first.
-    #[graphql(complexity = "crate::limits::list_cost(first, child_complexity)")]
+    #[graphql(
+        complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field, child_complexity)"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
         #[graphql(default_with = "Some(DEFAULT_FIRST)")] first: Option<i64>,
         after: Option<String>,
-    ) -> Result<Option<UserConnection>> {
-        let (first, after) = page_args(first, after)?;
-        let extras = page_extras(ctx, after);
-        let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-        let page = cache
-            .get_one(cache.keys.users_page(first, after, extras), || async move {
-                rpc.call(&wire::ListUsers { first, after, extras }).await
-            })
-            .await
-            .gql()?;
-        Ok(Some(page.into()))
+    ) -> Nullable<UserConnection> {
+        Nullable::of(async {
+            let (first, after) = page_args(first, after)?;
+            let extras = page_extras(ctx, after);
+            let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+            let page = cache
+                .get_one(cache.keys.users_page(first, after, extras), || async move {
+                    rpc.call(&wire::ListUsers { first, after, extras }).await
+                })
+                .await
+                .gql()?;
+            Ok(Some(page.into()))
+        })
+        .await
     }
 
     /// The user with this id; null when there is none.
-    async fn user(&self, ctx: &Context<'_>, id: UuidInput) -> Result<Option<User>> {
-        let id = id.get("id")?;
-        let user = Gateway::loaders(ctx)?.users.load_one(id).await.gql()?;
-        Ok(user.map(User::from))
+    async fn user(&self, ctx: &Context<'_>, id: UuidInput) -> Nullable<User> {
+        Nullable::of(async {
+            let id = id.get("id")?;
+            let user = Gateway::loaders(ctx)?.users.load_one(id).await.gql()?;
+            Ok(user.map(User::from))
+        })
+        .await
     }
 
     /// The user with this nickName, ignoring case; null when there is none.
-    async fn user_by_nick_name(&self, ctx: &Context<'_>, nick_name: String) -> Result<Option<User>> {
-        let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-        let key = cache.keys.user_by_nick_name(&nick_name);
-        let user = cache
-            .get_one(key, || {
-                let nick_name = nick_name.clone();
-                async move { rpc.call(&wire::GetUserByNickName { nick_name }).await }
-            })
-            .await
-            .gql()?;
-        Ok(user.map(User::from))
+    async fn user_by_nick_name(&self, ctx: &Context<'_>, nick_name: String) -> Nullable<User> {
+        Nullable::of(async {
+            // A nickName that breaks the rule (API.md: 3–32 letters, digits, `_ . -`; the users
+            // service's own check) is nobody's: null at once, neither sent to the service nor
+            // cached. A look-up, not an input, so not an error either; and no text a client
+            // sends grows a cache key.
+            if users_worker::validation::nick_name(&nick_name).is_err() {
+                return Ok(None);
+            }
+            let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+            let key = cache.keys.user_by_nick_name(&nick_name);
+            let user = cache
+                .get_optional(key, || {
+                    let nick_name = nick_name.clone();
+                    async move { rpc.call(&wire::GetUserByNickName { nick_name }).await }
+                })
+                .await
+                .gql()?;
+            Ok(user.map(User::from))
+        })
+        .await
     }
 }
 

@@ -74,3 +74,5 @@ scenarios! {
     http::a_malformed_uuid_is_bad_user_input_on_its_field,
     http::no_output_type_has_a_password_field,
 }
+mod field_errors;
+mod nick_names;
