@@ -4,6 +4,10 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /src
+# The three binaries; the gateway without its `embedded` feature, since here the services run
+# in containers of their own: it then depends on `rpc` alone (no sqlx, SQLite or argon2).
+# One command for both builds below, so that the dependency layer has what the second needs.
+ENV BUILD="cargo build --release --locked -p users-worker -p orders-worker -p gateway --no-default-features"
 
 # Dependencies first, in a layer of their own that only a change of the manifests rebuilds: the
 # workspace with empty crates (a lib.rs in each, a main.rs where a binary is).
@@ -18,7 +22,7 @@ RUN for crate in rpc entities users-worker orders-worker gateway test-support; d
         mkdir -p $crate/src && touch $crate/src/lib.rs; \
     done \
     && for bin in users-worker orders-worker gateway; do echo 'fn main() {}' > $bin/src/main.rs; done \
-    && cargo build --release --workspace --locked
+    && $BUILD
 
 # Then the sources. COPY keeps their modification times, which can be older than the empty
 # crates' build: touch them so that cargo rebuilds our crates instead of keeping the empty ones.
@@ -29,13 +33,13 @@ COPY orders-worker orders-worker
 COPY gateway gateway
 COPY test-support test-support
 RUN find rpc entities users-worker orders-worker gateway test-support -name '*.rs' -exec touch {} + \
-    && cargo build --release --workspace --locked
+    && $BUILD
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
-# A user of its own; its home is the working directory, where embedded mode keeps ./data.
+# A user of its own; its home is the working directory, where a worker on SQLite keeps ./data.
 RUN useradd --system --user-group --uid 10001 --create-home --home-dir /app app
 COPY --from=builder /src/target/release/gateway /src/target/release/users-worker /src/target/release/orders-worker /usr/local/bin/
 USER app

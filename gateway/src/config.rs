@@ -1,6 +1,10 @@
 //! The gateway's configuration: the environment, as `API.md` ("Running") names it.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+#[cfg(feature = "embedded")]
+use std::path::PathBuf;
+use std::{net::SocketAddr, time::Duration};
+
+use rpc::process::defaults;
 
 use crate::limits::Limits;
 
@@ -11,20 +15,24 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen_addr: SocketAddr,
 
-    /// RabbitMQ, vhost included. Unset: the services run in this process (embedded mode).
+    /// RabbitMQ, vhost included. Unset: the services run in this process (embedded mode), in a
+    /// gateway built with the `embedded` feature; one built without it refuses to start.
     #[arg(long, env = "AMQP_URL")]
     pub amqp_url: Option<String>,
 
     /// The users service's database, in embedded mode. Unset: `users.db` (SQLite) under DATA_DIR.
+    #[cfg(feature = "embedded")]
     #[arg(long, env = "USERS_DATABASE_URL")]
     pub users_database_url: Option<String>,
 
     /// The orders service's database, in embedded mode. Unset: `orders.db` (SQLite) under DATA_DIR.
+    #[cfg(feature = "embedded")]
     #[arg(long, env = "ORDERS_DATABASE_URL")]
     pub orders_database_url: Option<String>,
 
     /// Where embedded mode keeps its SQLite files.
-    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    #[cfg(feature = "embedded")]
+    #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
 
     /// The field cache. Unset: an in-process cache.
@@ -45,11 +53,12 @@ pub struct Config {
     pub cache_timeout_ms: u64,
 
     /// How long the gateway waits for a service, in milliseconds.
-    #[arg(long, env = "RPC_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(long, env = "RPC_TIMEOUT_MS", default_value_t = defaults::RPC_TIMEOUT_MS)]
     pub rpc_timeout_ms: u64,
 
     /// How many requests an embedded service handles at once.
-    #[arg(long, env = "RPC_PREFETCH", default_value_t = 32)]
+    #[cfg(feature = "embedded")]
+    #[arg(long, env = "RPC_PREFETCH", default_value_t = defaults::RPC_PREFETCH)]
     pub rpc_prefetch: u16,
 
     /// How many look-ups by id (`users.get`, `orders.get`) of the whole gateway may be out at
@@ -76,23 +85,18 @@ impl Config {
         Duration::from_millis(self.rpc_timeout_ms)
     }
 
-    /// A configuration for tests: port 0, embedded everything under `data_dir`.
+    /// A configuration for tests: clap's defaults, never the environment (a test must not
+    /// depend on the shell it runs in), with port 0 and everything embedded under `data_dir`.
+    ///
+    /// # Panics
+    /// Never: the defaults parse, as every API test that starts here shows.
+    #[cfg(feature = "embedded")]
     pub fn embedded(data_dir: PathBuf) -> Self {
-        Self {
-            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            amqp_url: None,
-            users_database_url: None,
-            orders_database_url: None,
-            data_dir,
-            redis_url: None,
-            cache_ttl_seconds: 30,
-            cache_key_prefix: "gqlmq:v1".to_owned(),
-            cache_timeout_ms: 50,
-            rpc_timeout_ms: 5000,
-            rpc_prefetch: 32,
-            rpc_lookups_in_flight: 8,
-            limits: Limits::default(),
-            command: None,
-        }
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let command = Self::command().mut_args(|arg| arg.env(None));
+        let matches = command.try_get_matches_from(["gateway", "--listen-addr", "127.0.0.1:0"]);
+        let mut config = matches.and_then(|matches| Self::from_arg_matches(&matches)).expect("the defaults parse");
+        config.data_dir = data_dir;
+        config
     }
 }

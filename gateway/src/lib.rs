@@ -3,6 +3,8 @@
 //!
 //! - [`config`]: the environment.
 //! - [`startup`]: [`Application`] builds everything and runs until stopped.
+//! - `embedded` (the default feature of that name): both services in this process when there
+//!   is no broker; the only module that knows the workers.
 //! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics).
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
@@ -14,6 +16,8 @@
 pub mod cache;
 pub mod config;
 pub mod documents;
+#[cfg(feature = "embedded")]
+mod embedded;
 pub mod graphql;
 pub mod http;
 pub mod limits;

@@ -1,5 +1,6 @@
 //! Building and running the gateway: [`Application::build`] binds the listener and starts
-//! what the configuration asks for (the embedded services when there is no broker);
+//! what the configuration asks for (the embedded services when there is no broker, see
+//! `embedded`, a default feature);
 //! [`Application::run_until_stopped`] serves until the shutdown token is cancelled, then
 //! drains requests in flight before stopping the embedded services.
 
@@ -8,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context as _;
 use async_graphql::ValidationMode;
 use futures_util::FutureExt;
-use rpc::{Broker, Envelope, RpcClient, Service, events};
+use rpc::{Broker, Envelope, Service, events};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -37,21 +38,25 @@ impl Application {
     /// Binds `config.listen_addr` and starts the embedded services if there is no broker.
     /// Serving stops when `shutdown` is cancelled.
     pub async fn build(config: Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        #[cfg(not(feature = "embedded"))]
+        anyhow::ensure!(
+            config.amqp_url.is_some(),
+            "AMQP_URL is required: this gateway was built without the `embedded` feature, so it cannot \
+             run the services itself; set AMQP_URL to the RabbitMQ where users-worker and orders-worker consume"
+        );
         let metrics = Metrics::new();
         let broker = Broker::from_url(config.amqp_url.clone());
         let services_shutdown = CancellationToken::new();
         let mut services = JoinSet::new();
-        if let Broker::Local(_) = &broker {
-            start_embedded_services(&config, &broker, &mut services, &services_shutdown).await?;
-        }
         let rpc = broker.client("gateway", config.rpc_timeout()).with_observer({
             let metrics = metrics.clone();
             Arc::new(move |service: Service, method: &'static str| {
                 metrics.rpc_requests.with_label_values(&[service.name(), method]).inc();
             })
         });
+        #[cfg(feature = "embedded")]
         if broker.is_embedded() {
-            wait_until_services_answer(&rpc).await?;
+            crate::embedded::start(&config, &broker, &rpc, &mut services, &services_shutdown).await?;
         }
         let cache = Arc::new(build_cache(&config, &metrics)?);
         services
@@ -103,10 +108,13 @@ impl Application {
             Some(url) => format!("RabbitMQ at {}", rpc::process::redact_url(url)),
             None => "embedded (in-process transport; both services run in this process)".to_owned(),
         };
-        let database = |url: &Option<String>, service: &str| match (&config.amqp_url, url) {
-            (Some(_), _) => "owned by the separate worker".to_owned(),
-            (None, Some(url)) => rpc::process::redact_url(url),
-            (None, None) => format!("SQLite {}", config.data_dir.join(format!("{service}.db")).display()),
+        let (users_db, orders_db) = match &config.amqp_url {
+            Some(_) => ("owned by the separate worker".to_owned(), "owned by the separate worker".to_owned()),
+            #[cfg(feature = "embedded")]
+            None => crate::embedded::databases(config),
+            // Never reached: without embedded mode, `build` refuses a missing AMQP_URL.
+            #[cfg(not(feature = "embedded"))]
+            None => (String::new(), String::new()),
         };
         let cache = match (&config.redis_url, config.cache_ttl_seconds) {
             (_, 0) => "off (CACHE_TTL_SECONDS=0)".to_owned(),
@@ -115,44 +123,10 @@ impl Application {
         };
         println!("GraphQL API ready: GraphiQL at http://{address}/graphql");
         println!("  broker:    {broker}");
-        println!("  users db:  {}", database(&config.users_database_url, "users"));
-        println!("  orders db: {}", database(&config.orders_database_url, "orders"));
+        println!("  users db:  {users_db}");
+        println!("  orders db: {orders_db}");
         println!("  cache:     {cache}");
     }
-}
-
-async fn start_embedded_services(
-    config: &Config,
-    broker: &Broker,
-    services: &mut JoinSet<anyhow::Result<()>>,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let users_url =
-        config.users_database_url.clone().unwrap_or_else(|| entities::db::sqlite_url(&config.data_dir, "users"));
-    let orders_url =
-        config.orders_database_url.clone().unwrap_or_else(|| entities::db::sqlite_url(&config.data_dir, "orders"));
-    let (users_db, orders_db) =
-        tokio::try_join!(users_worker::open_database(&users_url), orders_worker::open_database(&orders_url))?;
-    let (prefetch, timeout) = (config.rpc_prefetch, config.rpc_timeout());
-    let (users_broker, orders_broker) = (broker.clone(), broker.clone());
-    let (users_shutdown, orders_shutdown) = (shutdown.clone(), shutdown.clone());
-    services.spawn(async move { users_worker::run(&users_broker, users_db, prefetch, users_shutdown).await });
-    services
-        .spawn(async move { orders_worker::run(&orders_broker, orders_db, prefetch, timeout, orders_shutdown).await });
-    Ok(())
-}
-
-/// Embedded services register with the hub as their tasks start: wait for that, so the
-/// first request never finds them missing.
-async fn wait_until_services_answer(rpc: &RpcClient) -> anyhow::Result<()> {
-    for _ in 0..500 {
-        let (users, orders) = tokio::join!(rpc.ping(Service::Users), rpc.ping(Service::Orders));
-        if users.is_ok() && orders.is_ok() {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    anyhow::bail!("the embedded services did not start")
 }
 
 fn build_cache(config: &Config, metrics: &Metrics) -> anyhow::Result<FieldCache> {

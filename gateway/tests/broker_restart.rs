@@ -1,6 +1,7 @@
 //! RabbitMQ restarts under a running stack: the gateway and both workers reconnect by
 //! themselves and serve again. Restarting the broker disturbs every test using it, so this
 //! binary runs alone, after the others (`scripts/test.sh`).
+#![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used)]
 
 #[path = "api/helpers.rs"]

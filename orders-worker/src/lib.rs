@@ -8,18 +8,22 @@
 //! - [`cascade`]: the `user.deleted` consumer (a tombstone, then the user's orders go).
 //! - [`migration`]: the service's schema, applied at start-up by [`open_database`].
 //!
-//! [`run`] ties them to a [`rpc::Broker`]; `main.rs` only reads the configuration. Handlers
-//! never see the broker, so tests call them directly with an in-process hub.
+//! [`Application`] is the one way to start the service: [`Application::build`] opens and
+//! migrates its database, [`Application::run_until_stopped`] ties the handlers to a
+//! [`rpc::Broker`]; `main.rs` only reads the configuration, and the gateway's embedded mode and
+//! the tests call the same two. Handlers never see the broker, so tests call them directly with
+//! an in-process hub.
 
 pub mod cascade;
 pub mod handlers;
 pub mod migration;
 pub mod validation;
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use futures_util::FutureExt;
+use rpc::process::defaults;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +51,92 @@ pub fn router(ctx: Context) -> rpc::Router<Context> {
         .route(handlers::delete_order)
 }
 
+/// Where the service keeps its data, how much it takes on at once and how long it waits for
+/// the users service: the environment of the binary, and what the gateway's embedded mode and
+/// the tests fill in.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// The orders database (PostgreSQL or SQLite). Unset: the SQLite file `orders.db` under DATA_DIR.
+    #[arg(long = "orders-database-url", env = "ORDERS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where SQLite files live when no database URL is given.
+    #[arg(long, env = "DATA_DIR", default_value = defaults::DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// How many requests the worker holds, and so handles, at once.
+    #[arg(long = "rpc-prefetch", env = "RPC_PREFETCH", default_value_t = defaults::RPC_PREFETCH)]
+    pub prefetch: u16,
+    /// How long a call to the users service may take, in milliseconds.
+    #[arg(long = "rpc-timeout-ms", env = "RPC_TIMEOUT_MS", default_value_t = defaults::RPC_TIMEOUT_MS)]
+    pub rpc_timeout_ms: u64,
+}
+
+impl Options {
+    /// The defaults, on the database at `database_url`.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: Some(database_url.into()),
+            data_dir: defaults::DATA_DIR.into(),
+            prefetch: defaults::RPC_PREFETCH,
+            rpc_timeout_ms: defaults::RPC_TIMEOUT_MS,
+        }
+    }
+
+    /// The database URL given, or the service's SQLite file under `data_dir`.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| entities::db::sqlite_url(&self.data_dir, "orders"))
+    }
+}
+
+/// The orders service with its database open and migrated, ready to serve.
+pub struct Application {
+    db: DatabaseConnection,
+    prefetch: u16,
+    rpc_timeout: Duration,
+}
+
+impl Application {
+    /// Opens the database and applies pending migrations (all that `orders-worker migrate` does).
+    pub async fn build(options: Options) -> anyhow::Result<Self> {
+        Ok(Self {
+            db: open_database(&options.database_url()).await?,
+            prefetch: options.prefetch,
+            rpc_timeout: Duration::from_millis(options.rpc_timeout_ms),
+        })
+    }
+
+    /// The open database, for callers that look at the rows themselves (tests).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves `orders.rpc` and consumes `user.deleted` until `shutdown`, then finishes the
+    /// messages it holds. Fails when the serve loop fails; the subscription then stops too.
+    pub async fn run_until_stopped(self, broker: &rpc::Broker, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Self { db, prefetch, rpc_timeout } = self;
+        let ctx = Context {
+            db,
+            events: broker.publisher("orders-worker"),
+            users: broker.client("orders-worker", rpc_timeout),
+        };
+        // A child token, so a failing serve loop stops our subscription without cancelling the
+        // caller's token (the embedded gateway shares it with everything else it runs).
+        let stop = shutdown.child_token();
+        let cascade_ctx = ctx.clone();
+        let handler: rpc::EventHandler = Arc::new(move |envelope: rpc::Envelope| {
+            let ctx = cascade_ctx.clone();
+            async move { cascade::on_user_deleted(&ctx, envelope.event.id).await }.boxed()
+        });
+        let serve = async {
+            let served = broker.serve(rpc::Service::Orders, router(ctx), prefetch, stop.clone()).await;
+            stop.cancel();
+            served
+        };
+        let subscribe = broker.subscribe(Some(USER_DELETED_QUEUE), &[rpc::events::USER_DELETED], handler, stop.clone());
+        let (served, ()) = tokio::join!(serve, subscribe);
+        served
+    }
+}
+
 /// Connects to the orders database (PostgreSQL or SQLite) and applies pending migrations.
 pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = entities::db::connect(url)
@@ -56,33 +146,4 @@ pub async fn open_database(url: &str) -> anyhow::Result<DatabaseConnection> {
         .await
         .context("cannot migrate the orders database")?;
     Ok(db)
-}
-
-/// Serves `orders.rpc` and consumes `user.deleted` until `shutdown`, then finishes the
-/// messages it holds. Fails when the serve loop fails; the subscription then stops too.
-pub async fn run(
-    broker: &rpc::Broker,
-    db: DatabaseConnection,
-    prefetch: u16,
-    rpc_timeout: Duration,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let ctx =
-        Context { db, events: broker.publisher("orders-worker"), users: broker.client("orders-worker", rpc_timeout) };
-    // A child token, so a failing serve loop stops our subscription without cancelling the
-    // caller's token (the embedded gateway shares it with everything else it runs).
-    let stop = shutdown.child_token();
-    let cascade_ctx = ctx.clone();
-    let handler: rpc::EventHandler = Arc::new(move |envelope: rpc::Envelope| {
-        let ctx = cascade_ctx.clone();
-        async move { cascade::on_user_deleted(&ctx, envelope.event.id).await }.boxed()
-    });
-    let serve = async {
-        let served = broker.serve(rpc::Service::Orders, router(ctx), prefetch, stop.clone()).await;
-        stop.cancel();
-        served
-    };
-    let subscribe = broker.subscribe(Some(USER_DELETED_QUEUE), &[rpc::events::USER_DELETED], handler, stop.clone());
-    let (served, ()) = tokio::join!(serve, subscribe);
-    served
 }

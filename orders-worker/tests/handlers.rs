@@ -234,29 +234,11 @@ where
     with_test_database(backend, "orders_test", |url| async move { scenario(TestApp::start(&url).await).await }).await;
 }
 
-/// Declares each scenario as two tests, `sqlite::NAME` and `postgres::NAME`.
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    crate::run(crate::Backend::Sqlite, super::$scenario).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $scenario() {
-                    crate::run(crate::Backend::Postgres, super::$scenario).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+// Each scenario as two tests, `sqlite::NAME` and `postgres::NAME`.
+test_support::on_both_backends! {
+    run: crate::run,
+    sqlite => crate::Backend::Sqlite,
+    postgres => crate::Backend::Postgres;
     a_valid_order_is_stored_trimmed_with_its_exact_total_and_announced,
     item_quantity_must_be_between_one_and_a_million,
     item_price_must_have_at_most_two_places_and_stay_within_a_billion,
@@ -282,7 +264,7 @@ on_both_backends!(
     a_deleted_user_cannot_get_new_orders,
     run_serves_every_method_and_consumes_user_deleted_over_the_hub,
     migrations_run_again_on_a_migrated_database_without_harm,
-);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios
@@ -727,9 +709,12 @@ async fn a_deleted_user_cannot_get_new_orders(app: TestApp) {
 async fn run_serves_every_method_and_consumes_user_deleted_over_the_hub(app: TestApp) {
     let broker = rpc::Broker::Local(app.hub.clone());
     let stop = CancellationToken::new();
+    let options =
+        orders_worker::Options { prefetch: 8, rpc_timeout_ms: 2000, ..orders_worker::Options::with_database(&app.url) };
+    let worker_app = orders_worker::Application::build(options).await.unwrap();
     let worker = tokio::spawn({
-        let (broker, db, stop) = (broker.clone(), app.ctx.db.clone(), stop.clone());
-        async move { orders_worker::run(&broker, db, 8, Duration::from_secs(2), stop).await }
+        let (broker, stop) = (broker.clone(), stop.clone());
+        async move { worker_app.run_until_stopped(&broker, stop).await }
     });
     let client = broker.client("test", Duration::from_secs(2));
     for _ in 0..500 {

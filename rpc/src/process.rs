@@ -1,4 +1,4 @@
-//! What every binary does the same way: logging and the shutdown signal.
+//! What every binary does the same way: logging, the shutdown signal and shared defaults.
 
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -59,6 +59,17 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Defaults of the settings that more than one binary reads (the gateway passes the workers'
+/// on to its embedded services), written once for all of them.
+pub mod defaults {
+    /// `RPC_PREFETCH`: the requests a worker holds, and so handles, at once.
+    pub const RPC_PREFETCH: u16 = 32;
+    /// `RPC_TIMEOUT_MS`: how long a caller waits for a service, in milliseconds.
+    pub const RPC_TIMEOUT_MS: u64 = 5000;
+    /// `DATA_DIR`: where the services' SQLite files live when no database URL is given.
+    pub const DATA_DIR: &str = "./data";
 }
 
 #[cfg(test)]

@@ -5,6 +5,14 @@
 //! `TEST_POSTGRES_URL` (`postgres://postgres@127.0.0.1:5432/postgres` unless set); vhosts through
 //! `rabbitmqctl`, and reached at `TEST_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f` unless
 //! set) with the vhost swapped.
+//!
+//! Beside them, what every suite writes the same way: [`on_both_backends!`] declares each
+//! scenario once per back end, and [`cpf()`] makes valid CPFs for test users.
+
+mod cpf;
+mod scenarios;
+
+pub use cpf::cpf;
 
 use std::{future::Future, path::PathBuf};
 

@@ -1,10 +1,9 @@
 //! The standalone users worker: consumes `users.rpc` on RabbitMQ until SIGINT or SIGTERM.
 
-use std::path::PathBuf;
-
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rpc::process::{init_tracing, redact_url, shutdown_on_signal};
+use users_worker::{Application, Options};
 
 /// glibc's allocator shows up in profiles under concurrency; mimalloc does not.
 #[global_allocator]
@@ -13,18 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(version, about)]
 struct Config {
-    /// The users database. Default: the SQLite file `users.db` under DATA_DIR.
-    #[arg(long, env)]
-    users_database_url: Option<String>,
-    /// Where SQLite files live when no database URL is given. Default: `./data`.
-    #[arg(long, env, default_value = "./data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    options: Options,
     /// RabbitMQ, vhost included. No default: required to serve (not to `migrate`).
     #[arg(long, env)]
     amqp_url: Option<String>,
-    /// How many requests the worker holds, and so handles at once. Default: 32.
-    #[arg(long, env, default_value_t = 32)]
-    rpc_prefetch: u16,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -44,14 +36,14 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Migrate) => None,
         None => Some(config.amqp_url.context("AMQP_URL is required to serve")?),
     };
-    let database_url = config.users_database_url.unwrap_or_else(|| entities::db::sqlite_url(&config.data_dir, "users"));
-    tracing::info!(database = redact_url(&database_url), "opening the users database");
-    let db = users_worker::open_database(&database_url).await?;
+    let prefetch = config.options.prefetch;
+    tracing::info!(database = redact_url(&config.options.database_url()), "opening the users database");
+    let app = Application::build(config.options).await?;
     let Some(amqp_url) = amqp_url else {
         tracing::info!("users database migrated");
         return Ok(());
     };
-    tracing::info!(broker = redact_url(&amqp_url), prefetch = config.rpc_prefetch, "users worker starting");
+    tracing::info!(broker = redact_url(&amqp_url), prefetch, "users worker starting");
     let broker = rpc::Broker::from_url(Some(amqp_url));
-    users_worker::run(&broker, db, config.rpc_prefetch, shutdown_on_signal()).await
+    app.run_until_stopped(&broker, shutdown_on_signal()).await
 }

@@ -2,7 +2,7 @@
 //!
 //! Every scenario below runs twice, on SQLite (a temporary file) and on PostgreSQL (a
 //! database of its own, created from `TEST_POSTGRES_URL` and dropped afterwards), through
-//! the `scenarios!` list at the bottom. Events go to an in-process hub that the test
+//! the `on_both_backends!` list at the bottom. Events go to an in-process hub that the test
 //! subscribes to, so each scenario can tell exactly which events a write published.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -113,16 +113,6 @@ where
 
 const PASSWORD: &str = "correct horse battery";
 
-/// A valid CPF for `n`, its check digits computed here independently of the service.
-fn cpf_for(n: u32) -> String {
-    let mut digits: Vec<u32> = format!("{:09}", 123_456_000 + n).chars().map(|c| c.to_digit(10).unwrap()).collect();
-    for _ in 0..2 {
-        let sum: u32 = digits.iter().rev().zip(2..).map(|(digit, weight)| digit * weight).sum();
-        digits.push(if sum % 11 < 2 { 0 } else { 11 - sum % 11 });
-    }
-    digits.iter().map(|digit| char::from_digit(*digit, 10).unwrap()).collect()
-}
-
 /// A valid create request whose unique values belong to `n` alone.
 fn new_user(n: u32) -> CreateUser {
     CreateUser {
@@ -130,7 +120,7 @@ fn new_user(n: u32) -> CreateUser {
         nick_name: format!("user{n}"),
         full_name: format!("User Number {n}"),
         password: PASSWORD.to_owned(),
-        cpf: cpf_for(n),
+        cpf: test_support::cpf(n.into()),
         email: format!("user{n}@example.com"),
         phone_number: format!("+55 (11) 9{n:04}-{n:04}"),
     }
@@ -334,8 +324,8 @@ async fn concurrent_deliveries_of_one_create_make_one_row(mut app: TestApp) {
 }
 
 async fn concurrent_creates_of_one_cpf_make_one_user_and_one_conflict(app: TestApp) {
-    let one = CreateUser { cpf: cpf_for(7), ..new_user(1) };
-    let other = CreateUser { cpf: cpf_for(7), ..new_user(2) };
+    let one = CreateUser { cpf: test_support::cpf(7), ..new_user(1) };
+    let other = CreateUser { cpf: test_support::cpf(7), ..new_user(2) };
     let (one, other) = tokio::join!(create(one, app.ctx()), create(other, app.ctx()));
     let (won, lost): (Vec<_>, Vec<_>) = [one, other].into_iter().partition(Result::is_ok);
     assert_eq!((won.len(), lost.len()), (1, 1));
@@ -733,28 +723,10 @@ async fn migrating_a_migrated_database_again_is_harmless(app: TestApp) {
     assert_eq!(get(GetUsers { ids: vec![user.id] }, ctx).await.unwrap(), vec![user]);
 }
 
-macro_rules! scenarios {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    crate::run(crate::Backend::Sqlite, super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    crate::run(crate::Backend::Postgres, super::$name).await;
-                }
-            )*
-        }
-    };
-}
-
-scenarios![
+test_support::on_both_backends! {
+    run: crate::run,
+    sqlite => crate::Backend::Sqlite,
+    postgres => crate::Backend::Postgres;
     create_stores_normalised_values_and_publishes_user_created,
     values_at_the_limits_of_the_rules_are_accepted,
     every_broken_rule_is_refused_on_its_field_and_writes_nothing,
@@ -786,4 +758,4 @@ scenarios![
     delete_removes_the_user_frees_their_values_and_publishes_user_deleted,
     every_method_answers_through_the_in_process_broker,
     migrating_a_migrated_database_again_is_harmless,
-];
+}

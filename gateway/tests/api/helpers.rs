@@ -49,22 +49,31 @@ impl Worker {
     }
 }
 
+/// The users worker as its binary runs it (`users_worker::Application`), on this broker and
+/// database.
 pub async fn start_users_worker(url: &str, database_url: &str) -> Worker {
-    let db = users_worker::open_database(database_url).await.expect("users database opens");
+    let app = users_worker::Application::build(users_worker::Options::with_database(database_url))
+        .await
+        .expect("users database opens");
     let broker = Broker::from_url(Some(url.to_owned()));
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
-    let handle = tokio::spawn(async move { users_worker::run(&broker, db, 32, token).await.expect("users worker") });
+    let handle = tokio::spawn(async move { app.run_until_stopped(&broker, token).await.expect("users worker") });
     Worker { shutdown, handle }
 }
 
+/// The orders worker as its binary runs it (`orders_worker::Application`), on this broker and
+/// database, waiting `timeout` for the users service.
 pub async fn start_orders_worker(url: &str, database_url: &str, timeout: Duration) -> Worker {
-    let db = orders_worker::open_database(database_url).await.expect("orders database opens");
+    let options = orders_worker::Options {
+        rpc_timeout_ms: u64::try_from(timeout.as_millis()).expect("a timeout in milliseconds fits u64"),
+        ..orders_worker::Options::with_database(database_url)
+    };
+    let app = orders_worker::Application::build(options).await.expect("orders database opens");
     let broker = Broker::from_url(Some(url.to_owned()));
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
-    let handle =
-        tokio::spawn(async move { orders_worker::run(&broker, db, 32, timeout, token).await.expect("orders worker") });
+    let handle = tokio::spawn(async move { app.run_until_stopped(&broker, token).await.expect("orders worker") });
     Worker { shutdown, handle }
 }
 
@@ -201,23 +210,6 @@ impl TestApp {
     }
 }
 
-/// A valid CPF, different for each `n`.
-pub fn cpf(n: u64) -> String {
-    let base = format!("{:09}", 100_000_000 + (n * 7_919) % 899_999_999);
-    let digits: Vec<u32> = base.chars().map(|c| c.to_digit(10).unwrap()).collect();
-    let check = |digits: &[u32]| {
-        let len = digits.len() as u32 + 1;
-        let sum: u32 = digits.iter().enumerate().map(|(i, d)| d * (len - i as u32)).sum();
-        let rest = (sum * 10) % 11;
-        if rest == 10 { 0 } else { rest }
-    };
-    let first = check(&digits);
-    let mut with_first = digits.clone();
-    with_first.push(first);
-    let second = check(&with_first);
-    format!("{base}{first}{second}")
-}
-
 static NEXT_USER: AtomicUsize = AtomicUsize::new(1);
 
 /// Input for a new valid user, unique within the run.
@@ -227,7 +219,7 @@ pub fn new_user_input() -> Value {
         "nickName": format!("user_{n}"),
         "fullName": format!("User Number {n}"),
         "password": "correct horse battery",
-        "cpf": cpf(n),
+        "cpf": test_support::cpf(n),
         "email": format!("User{n}@Example.com"),
         "phoneNumber": format!("+55 (11) 9{:04}-{:04}", n % 10_000, (n * 7) % 10_000),
     })

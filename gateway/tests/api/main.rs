@@ -1,5 +1,7 @@
 //! The end-to-end suite: the same scenarios over two back ends, embedded (in-process
 //! transport, SQLite) and distributed (RabbitMQ, PostgreSQL, both workers' real code).
+//! Embedded mode is a cargo feature of the gateway (the default): without it there is no suite.
+#![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used)]
 
 mod cache;
@@ -12,33 +14,18 @@ mod persistence;
 mod schema;
 mod users;
 
-/// Runs each scenario `path::name(app)` once per back end, as `embedded::name` and `rabbitmq::name`.
-macro_rules! scenarios {
-    ($($module:ident :: $name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = crate::helpers::spawn_app(crate::helpers::Backend::Embedded).await;
-                    crate::$module::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-        mod rabbitmq {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = crate::helpers::spawn_app(crate::helpers::Backend::RabbitMq).await;
-                    crate::$module::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-    };
+/// Runs `scenario` against a fresh app on `backend`, then stops the app.
+async fn run(backend: helpers::Backend, scenario: impl AsyncFnOnce(&helpers::TestApp)) {
+    let app = helpers::spawn_app(backend).await;
+    scenario(&app).await;
+    app.stop().await;
 }
 
-scenarios! {
+// Each scenario as `embedded::NAME` and `rabbitmq::NAME`.
+test_support::on_both_backends! {
+    run: crate::run,
+    embedded => crate::helpers::Backend::Embedded,
+    rabbitmq => crate::helpers::Backend::RabbitMq;
     cache::a_cache_hit_skips_the_broker,
     cache::a_hundred_updates_are_each_read_back_fresh,
     cache::lists_and_user_orders_are_fresh_after_creates,
