@@ -107,3 +107,9 @@ impl std::fmt::Debug for ChangePassword {
         f.debug_struct("ChangePassword").field("id", &self.id).finish_non_exhaustive()
     }
 }
+
+/// The contract's nickName rule (API.md, "Rules"): 3 to 32 letters, digits, `_`, `.` or `-`.
+/// The users service refuses any other value; the gateway answers a look-up of one at once.
+pub fn is_nick_name(value: &str) -> bool {
+    (3..=32).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}

@@ -20,8 +20,7 @@ pub mod field {
 /// 3–32 ASCII letters, digits, `_`, `.` or `-`; kept as given. ASCII only, so that "ignoring
 /// case" has one obvious meaning (no Unicode case folding surprises such as `ß` or `İ`).
 pub fn nick_name(value: &str) -> RpcResult<String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-    if !(3..=32).contains(&value.len()) || !value.chars().all(allowed) {
+    if !rpc::users::is_nick_name(value) {
         return Err(RpcError::invalid(field::NICK_NAME, "nickName must be 3 to 32 letters, digits, '_', '.' or '-'"));
     }
     Ok(value.to_owned())

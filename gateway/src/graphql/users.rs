@@ -115,7 +115,7 @@ impl UserQuery {
             // service's own check) is nobody's: null at once, neither sent to the service nor
             // cached. A look-up, not an input, so not an error either; and no text a client
             // sends grows a cache key.
-            if users_worker::validation::nick_name(&nick_name).is_err() {
+            if !rpc::users::is_nick_name(&nick_name) {
                 return Ok(None);
             }
             let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
