@@ -20,8 +20,9 @@ use crate::{
     },
     config::Config,
     graphql::{Gateway, build_schema, build_schema_validating, loaders::Lookups},
-    http::{AppState, router},
+    http::router,
     metrics::Metrics,
+    state::AppState,
 };
 
 pub struct Application {

@@ -58,7 +58,7 @@ pub struct OrderQuery;
 #[Object]
 impl OrderQuery {
     /// Orders, oldest first; `userId` keeps one user's.
-    #[graphql(complexity = "crate::limits::list_cost(first, child_complexity)")]
+    #[graphql(complexity = "crate::graphql::complexity::list_cost(first, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,

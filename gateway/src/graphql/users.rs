@@ -46,7 +46,7 @@ impl From<wire::User> for User {
 #[ComplexObject]
 impl User {
     /// This user's orders, oldest first; batched with the other users of the response.
-    #[graphql(complexity = "crate::limits::list_cost(first, child_complexity)")]
+    #[graphql(complexity = "crate::graphql::complexity::list_cost(first, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -69,7 +69,7 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// Users, oldest first.
-    #[graphql(complexity = "crate::limits::list_cost(first, child_complexity)")]
+    #[graphql(complexity = "crate::graphql::complexity::list_cost(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
