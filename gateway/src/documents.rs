@@ -2,7 +2,7 @@
 //!
 //! Clients send the same few documents again and again (an app has a fixed set of queries, and
 //! sends them with variables), and parsing is the costliest step of a small request. So a
-//! document that parsed and passed [`crate::limits::check_document`] is kept, and the next
+//! document that parsed and passed [`crate::request::limits::check_document`] is kept, and the next
 //! request with the same text starts from a copy of it.
 //!
 //! Validation is next. async-graphql's rules (known fields and types, argument types,

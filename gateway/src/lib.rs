@@ -5,12 +5,15 @@
 //! - [`startup`]: [`Application`] builds everything and runs until stopped.
 //! - `embedded` (the default feature of that name): both services in this process when there
 //!   is no broker; the only module that knows the workers.
-//! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics).
+//! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics), the request id and
+//!   the deadline; hands a GraphQL request to [`request`].
+//! - [`request`]: the path of a GraphQL request, one module per stage (negotiate, read, parse
+//!   and keep, limits, validate, execute, respond), and its one error type.
+//! - [`state`]: what every request shares.
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
 //! - [`documents`]: parsed documents kept by their text, so repeated queries skip the parser.
-//! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time) and the
-//!   document checks async-graphql cannot make.
+//! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time).
 //! - [`metrics`]: Prometheus counters.
 
 pub mod cache;
@@ -22,7 +25,9 @@ pub mod graphql;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod request;
 pub mod startup;
+pub mod state;
 
 pub use config::Config;
 pub use startup::Application;

@@ -21,8 +21,9 @@ use crate::{
     },
     config::Config,
     graphql::{Gateway, build_schema, build_schema_validating, loaders::Lookups},
-    http::{AppState, router},
+    http::router,
     metrics::Metrics,
+    state::AppState,
 };
 
 pub struct Application {

@@ -68,7 +68,7 @@ pub fn bad_input(field: &str, message: impl Into<String>) -> async_graphql::Erro
 
 /// Codes for errors async-graphql raises before any resolver runs (validation, its depth and
 /// complexity limits, argument coercion), which carry none: every error the client sees has a
-/// code. (Documents are parsed before async-graphql sees them: `http::prepare`.)
+/// code. (Documents are parsed before async-graphql sees them: `crate::request::parse`.)
 pub fn add_request_error_codes(errors: &mut [ServerError]) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);

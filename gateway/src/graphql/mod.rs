@@ -2,6 +2,7 @@
 //! the contract's scalars, connections, DataLoaders and the error mapping.
 
 pub mod coalesce;
+pub mod complexity;
 pub mod error;
 pub mod loaders;
 pub mod orders;
@@ -63,7 +64,7 @@ impl Gateway {
 
 /// The schema, with the services behind it when there are any, and async-graphql's own
 /// limits (depth, complexity, introspection) set from `limits`. The schema keeps `limits` as
-/// data, so HTTP applies the same ones (`crate::http`).
+/// data, so the request path applies the same ones (`crate::state::AppState::limits`).
 pub fn build_schema(gateway: Option<Gateway>, limits: &Limits) -> AppSchema {
     build_schema_validating(gateway, limits, ValidationMode::Strict)
 }

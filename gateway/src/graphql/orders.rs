@@ -62,7 +62,7 @@ pub struct OrderQuery;
 impl OrderQuery {
     /// Orders, oldest first; `userId` keeps one user's.
     #[graphql(
-        complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field, child_complexity)"
+        complexity = "crate::graphql::complexity::list_cost_of(__ctx, __variables_definition, __field, child_complexity)"
     )]
     async fn orders(
         &self,

@@ -1,9 +1,6 @@
 //! Relay-style connections: opaque keyset cursors and the `first` bound.
 
-use async_graphql::{
-    Context, Positioned, SimpleObject, VisitorContext,
-    parser::types::{Field, VariableDefinition},
-};
+use async_graphql::{Context, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rpc::PageExtras;
 use uuid::Uuid;
@@ -46,29 +43,6 @@ pub fn page_args(first: Option<i64>, after: Option<String>) -> async_graphql::Re
         None => None,
     };
     Ok((first, after))
-}
-
-/// The cost of a list field (`users`, `orders`, `User.orders`) for async-graphql's complexity
-/// limit: [`crate::limits::list_cost`] of `first` as the resolver reads it. The list fields say
-/// `complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field,
-/// child_complexity)"`.
-///
-/// Why not `complexity = "list_cost(first, child_complexity)"`: async-graphql-derive 7.2 then
-/// reads `first` with its declared type before the expression, and a value of the wrong kind
-/// (`$f: Int` given `"ten"`) fails there too, as a second BAD_USER_INPUT beside the one the
-/// validation rules already gave for that value, and one that names no field. So the expression
-/// names the closure's own parameters (the derive calls them `__ctx`, `__variables_definition`,
-/// `__field` and `child_complexity`; a rename breaks the build, not the behaviour) and `first`
-/// is read here, leniently: a value that is not an `Int` costs as the default, the rules having
-/// refused it already, with its field.
-pub fn list_cost(
-    ctx: &VisitorContext<'_>,
-    variables: &[Positioned<VariableDefinition>],
-    field: &Field,
-    child_complexity: usize,
-) -> usize {
-    let first = ctx.param_value::<Option<i64>>(variables, field, "first", Some(|| Some(DEFAULT_FIRST))).ok().flatten();
-    crate::limits::list_cost(first, child_complexity)
 }
 
 #[derive(Debug, Clone, SimpleObject)]

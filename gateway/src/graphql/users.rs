@@ -47,7 +47,7 @@ impl From<wire::User> for User {
 impl User {
     /// This user's orders, oldest first; batched with the other users of the response.
     #[graphql(
-        complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field, child_complexity)"
+        complexity = "crate::graphql::complexity::list_cost_of(__ctx, __variables_definition, __field, child_complexity)"
     )]
     async fn orders(
         &self,
@@ -75,7 +75,7 @@ pub struct UserQuery;
 impl UserQuery {
     /// Users, oldest first.
     #[graphql(
-        complexity = "crate::graphql::pagination::list_cost(__ctx, __variables_definition, __field, child_complexity)"
+        complexity = "crate::graphql::complexity::list_cost_of(__ctx, __variables_definition, __field, child_complexity)"
     )]
     async fn users(
         &self,

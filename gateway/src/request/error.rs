@@ -1,0 +1,151 @@
+//! [`RequestError`]: why a request, or one operation of it, did not run. Each error knows its
+//! `extensions.code` ([`RequestError::code`]) and its HTTP status ([`RequestError::status`]);
+//! `respond` renders it.
+
+use async_graphql::{ServerError, parser};
+use axum::{extract::rejection::BytesRejection, http::StatusCode};
+use rpc::ErrorCode;
+
+use crate::graphql::error::{INTERNAL_MESSAGE, code};
+
+/// Two kinds: errors of the HTTP request as a whole, answered alone with their status
+/// (README, "HTTP"); and refusals of one operation's document (parse and limits), answered in
+/// the GraphQL response among the batch's others.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    // Of the request as a whole.
+    #[error("accept application/json or application/graphql-response+json")]
+    NotAcceptable,
+    #[error(
+        "a GraphQL POST is application/json, or carries a header that forces a CORS preflight \
+         (apollo-require-preflight, x-apollo-operation-name or graphql-preflight)"
+    )]
+    UnsupportedMediaType,
+    #[error("the body is larger than {max_bytes} bytes")]
+    PayloadTooLarge { max_bytes: usize },
+    /// The body broke off, or failed otherwise while it was read.
+    #[error("the body could not be read")]
+    UnreadableBody(#[source] BytesRejection),
+    // The message may quote the request, which is why it is never logged.
+    #[error("the body is not a GraphQL request: {0}")]
+    NotGraphql(#[source] serde_json::Error),
+    #[error("a GraphQL request needs a `query`")]
+    NoQuery,
+    #[error("a GET request needs a `query` parameter")]
+    NoQueryParameter,
+    #[error("`variables` is not a JSON object")]
+    VariablesNotAnObject,
+    #[error("a batch holds at most {max} operations; this one holds {held}")]
+    BatchTooLarge { max: usize, held: usize },
+    #[error("GraphiQL is turned off on this server")]
+    GraphiqlOff,
+    #[error("mutations must be sent with POST")]
+    MutationOverGet,
+    #[error("the request took longer than {ms} ms")]
+    Timeout { ms: u64 },
+    /// What happened goes to the log, never to the client.
+    #[error("{}", INTERNAL_MESSAGE)]
+    Internal,
+
+    // Of one operation's document, before it runs.
+    #[error("{0}")]
+    Parse(parser::Error),
+    #[error("the query is nested too deeply")]
+    TooDeep,
+    #[error("the query selects more than {max} fields")]
+    TooComplex { max: usize },
+    #[error("an operation may hold at most {max} aliases; this one holds {held}")]
+    TooManyAliases { max: usize, held: usize },
+    #[error("an operation may select at most {max} root fields; this one selects {held}")]
+    TooManyRootFields { max: usize, held: usize },
+    #[error("introspection is turned off on this server")]
+    IntrospectionDisabled,
+    #[error("cannot spread fragment \"{0}\" within itself")]
+    FragmentCycle(String),
+}
+
+impl RequestError {
+    /// Its `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotAcceptable => code::NOT_ACCEPTABLE,
+            Self::UnsupportedMediaType => code::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => code::PAYLOAD_TOO_LARGE,
+            Self::UnreadableBody(_)
+            | Self::NotGraphql(_)
+            | Self::NoQuery
+            | Self::NoQueryParameter
+            | Self::VariablesNotAnObject => code::BAD_REQUEST,
+            Self::BatchTooLarge { .. } => code::BATCH_TOO_LARGE,
+            Self::GraphiqlOff => code::NOT_FOUND,
+            Self::MutationOverGet => code::METHOD_NOT_ALLOWED,
+            Self::Timeout { .. } => code::TIMEOUT,
+            Self::Internal => ErrorCode::InternalServerError.as_str(),
+            Self::Parse(_) => code::GRAPHQL_PARSE_FAILED,
+            Self::TooDeep => code::QUERY_TOO_DEEP,
+            Self::TooComplex { .. } => code::QUERY_TOO_COMPLEX,
+            Self::TooManyAliases { .. } => code::TOO_MANY_ALIASES,
+            Self::TooManyRootFields { .. } => code::TOO_MANY_ROOT_FIELDS,
+            Self::IntrospectionDisabled => code::INTROSPECTION_DISABLED,
+            Self::FragmentCycle(_) => code::GRAPHQL_VALIDATION_FAILED,
+        }
+    }
+
+    /// Its HTTP status. A refused document answers 400 with
+    /// `application/graphql-response+json`, but 200 with `application/json`, as legacy
+    /// clients expect: `respond` decides that from the response type, for async-graphql's own
+    /// refusals too.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnreadableBody(rejection) => rejection.status(),
+            Self::GraphiqlOff => StatusCode::NOT_FOUND,
+            Self::MutationOverGet => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotGraphql(_)
+            | Self::NoQuery
+            | Self::NoQueryParameter
+            | Self::VariablesNotAnObject
+            | Self::BatchTooLarge { .. }
+            | Self::Parse(_)
+            | Self::TooDeep
+            | Self::TooComplex { .. }
+            | Self::TooManyAliases { .. }
+            | Self::TooManyRootFields { .. }
+            | Self::IntrospectionDisabled
+            | Self::FragmentCycle(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The GraphQL error of a refused document: its message (and, for a parse error, where),
+    /// with its code.
+    pub fn into_server_error(self) -> ServerError {
+        let code = self.code();
+        let mut error = match self {
+            Self::Parse(error) => ServerError::from(error),
+            other => ServerError::new(other.to_string(), None),
+        };
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_becomes_a_graphql_error_with_its_code() {
+        let error = RequestError::TooManyAliases { max: 3, held: 4 }.into_server_error();
+        assert_eq!(error.message, "an operation may hold at most 3 aliases; this one holds 4");
+        assert!(error.locations.is_empty());
+        let code = error.extensions.as_ref().and_then(|extensions| extensions.get("code"));
+        assert_eq!(code, Some(&async_graphql::Value::from("TOO_MANY_ALIASES")));
+        let parse = parser::parse_query("{ nope").map(drop).map_err(RequestError::Parse).unwrap_err();
+        assert_eq!(parse.status(), StatusCode::BAD_REQUEST);
+        assert!(!parse.into_server_error().locations.is_empty(), "a parse error says where");
+    }
+}

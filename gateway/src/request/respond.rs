@@ -1,0 +1,66 @@
+//! The respond stage: a GraphQL response in the media type negotiated, with its status
+//! ([`graphql`]); a refused operation as its GraphQL error ([`refused`]); an error of the
+//! request as a whole, alone, in the same shape ([`error`]). Every error carries
+//! `extensions.code` and `extensions.requestId`.
+
+use async_graphql::{BatchResponse, Response};
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::IntoResponse,
+};
+
+use super::{
+    error::RequestError,
+    id::RequestId,
+    negotiate::{JSON, ResponseType},
+};
+use crate::graphql::error::finish_errors;
+
+/// The response to GraphQL requests that ran, or were refused; `request_failed` when one of
+/// them failed as a whole (refused, or failed to parse, validate or coerce), which
+/// `application/graphql-response+json` answers with 400 and legacy JSON with 200.
+pub fn graphql(
+    id: &RequestId,
+    response_type: ResponseType,
+    request_failed: bool,
+    body: &BatchResponse,
+) -> axum::response::Response {
+    let status = if request_failed && response_type == ResponseType::GraphqlResponseJson {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    match serde_json::to_vec(body) {
+        Ok(json) => (status, [(header::CONTENT_TYPE, response_type.content_type())], json).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot encode a GraphQL response");
+            self::error(id, &RequestError::Internal)
+        }
+    }
+}
+
+/// The response to an operation refused before it ran: nothing of it ran.
+pub fn refused(id: &RequestId, error: RequestError) -> Response {
+    // Logged in the request's span, which carries its id; not the message, which may quote
+    // the document (a parse error does), and with it a password.
+    tracing::info!(code = error.code(), "query refused");
+    let mut errors = vec![error.into_server_error()];
+    finish_errors(&mut errors, &id.0);
+    Response::from_errors(errors)
+}
+
+/// The response to a request that failed as a whole, with the error's status.
+pub fn error(id: &RequestId, error: &RequestError) -> axum::response::Response {
+    let (status, code) = (error.status(), error.code());
+    // The message may quote the request (a serde error can), which the log must not hold.
+    tracing::info!(status = status.as_u16(), code, "request failed as a whole");
+    let body = serde_json::json!({
+        "errors": [{ "message": error.to_string(), "extensions": { "code": code, "requestId": &*id.0 } }],
+    });
+    let mut response =
+        (status, [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], body.to_string()).into_response();
+    if let RequestError::MutationOverGet = error {
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    response
+}

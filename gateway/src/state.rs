@@ -1,0 +1,33 @@
+//! [`AppState`]: what every request shares, built once at start-up.
+
+use std::sync::Arc;
+
+use rpc::RpcClient;
+
+use crate::{
+    cache::FieldCache,
+    documents::Documents,
+    graphql::{AppSchema, loaders::Lookups},
+    limits::Limits,
+    metrics::Metrics,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    /// The same schema, validating only what depends on more than the document: for
+    /// documents that passed every rule before ([`Documents`]).
+    pub validated_schema: AppSchema,
+    pub documents: Arc<Documents>,
+    pub rpc: RpcClient,
+    pub lookups: Arc<Lookups>,
+    pub cache: Arc<FieldCache>,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    /// The limits the schema was built with: `build_schema` keeps them as the schema's data.
+    pub fn limits(&self) -> &Limits {
+        self.schema.data::<Limits>().unwrap_or(&Limits::DEFAULT)
+    }
+}
