@@ -17,9 +17,7 @@
 
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use async_graphql::{
-    BatchRequest, BatchResponse, Request, Response, ServerError, http::GraphiQLSource, parser::types::OperationType,
-};
+use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, parser::types::OperationType};
 use axum::{
     Extension, Router,
     body::Bytes,
@@ -29,7 +27,7 @@ use axum::{
     },
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::{Html, IntoResponse},
+    response::IntoResponse,
     routing::get,
 };
 use futures_util::FutureExt;
@@ -73,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::graphiql::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn(with_request_id))
         .with_state(state)
@@ -318,8 +317,7 @@ async fn get_query(
         .is_some_and(|accept| accept.contains("text/html"));
     let Some(query) = params.query else {
         if wants_html && limits.graphiql {
-            return Html(GraphiQLSource::build().endpoint("/graphql").title("GraphQL over RabbitMQ").finish())
-                .into_response();
+            return crate::graphiql::page();
         }
         if wants_html {
             return request_error(id, StatusCode::NOT_FOUND, code::NOT_FOUND, "GraphiQL is turned off on this server");

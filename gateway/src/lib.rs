@@ -5,6 +5,7 @@
 //! - [`startup`]: [`Application`] builds everything and runs until stopped.
 //! - [`http`]: the routes (GraphQL over HTTP, health, readiness, metrics).
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
+//! - [`graphiql`]: the GraphiQL page and its assets, embedded in the binary.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
 //! - [`documents`]: parsed documents kept by their text, so repeated queries skip the parser.
 //! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time) and the
@@ -14,6 +15,7 @@
 pub mod cache;
 pub mod config;
 pub mod documents;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod limits;
