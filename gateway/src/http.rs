@@ -9,13 +9,12 @@
 
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
-use async_graphql::http::GraphiQLSource;
 use axum::{
     Extension, Router,
     extract::{DefaultBodyLimit, Query, Request as HttpRequest, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::{self, Next},
-    response::{Html, IntoResponse},
+    response::IntoResponse,
     routing::get,
 };
 use futures_util::FutureExt;
@@ -37,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::graphiql::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(middleware::from_fn(with_request_id))
         .with_state(state)
@@ -111,7 +111,7 @@ fn graphiql(id: &RequestId, limits: &Limits, headers: &HeaderMap) -> axum::respo
     if !limits.graphiql {
         return respond::error(id, &RequestError::GraphiqlOff);
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").title("GraphQL over RabbitMQ").finish()).into_response()
+    crate::graphiql::page()
 }
 
 /// Runs a request, from reading its body to its response, under REQUEST_TIMEOUT_MS (then 504),

@@ -10,7 +10,9 @@
 //! - [`request`]: the path of a GraphQL request, one module per stage (negotiate, read, parse
 //!   and keep, limits, validate, execute, respond), and its one error type.
 //! - [`state`]: what every request shares.
+//! - [`graphiql`]: the GraphiQL page and its assets, embedded in the binary.
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
+//! - [`graphiql`]: the GraphiQL page and its assets, embedded in the binary.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
 //! - [`documents`]: parsed documents kept by their text, so repeated queries skip the parser.
 //! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time).
@@ -21,6 +23,7 @@ pub mod config;
 pub mod documents;
 #[cfg(feature = "embedded")]
 mod embedded;
+pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod limits;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache;
+mod graphiql;
 mod hardening;
 mod helpers;
 mod http;
