@@ -14,7 +14,7 @@ pub mod field {
     pub const ITEM_PRICE: &str = "itemPrice";
 }
 
-/// 1–500 characters after trimming; stored trimmed.
+/// 1–500 characters after trimming, without control characters; stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemDescription(String);
 
@@ -22,6 +22,8 @@ impl ItemDescription {
     /// At most this many characters (Unicode scalar values) after trimming.
     pub const MAX_CHARS: usize = 500;
 
+    /// Control characters are refused, as in a fullName: they have no place in a description,
+    /// and PostgreSQL cannot store NUL in text at all.
     pub fn parse(text: &str) -> RpcResult<Self> {
         let trimmed = text.trim();
         let chars = trimmed.chars().count();
@@ -33,6 +35,9 @@ impl ItemDescription {
                 field::ITEM_DESCRIPTION,
                 format!("must be at most {} characters", Self::MAX_CHARS),
             ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(RpcError::invalid(field::ITEM_DESCRIPTION, "must not contain control characters"));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -179,6 +184,14 @@ mod tests {
         assert!(total_cents(i32::MAX, i64::MAX / 2).is_err());
     }
 
+    #[test]
+    fn descriptions_with_control_characters_are_refused() {
+        for text in ["a\0b", "\0", "a red\nchair", "tab\tinside", "bell\u{7}", "del\u{7f}", "next\u{85}line"] {
+            let error = item_description(text).unwrap_err();
+            assert_eq!(field_of(error), (ErrorCode::BadUserInput, "itemDescription".to_owned()), "{text:?}");
+        }
+    }
+
     /// A valid price as a client may write it: 0..=1e9 with 0, 1 or 2 decimal places, maybe
     /// with leading zeros; along with its value in cents.
     fn valid_price() -> impl Strategy<Value = (String, i64)> {
@@ -215,6 +228,19 @@ mod tests {
         fn arbitrary_text_never_panics(text in any::<String>()) {
             let _ = item_price(&text);
             let _ = item_description(&text);
+        }
+
+        #[test]
+        fn descriptions_are_accepted_exactly_when_the_rule_says(
+            text in prop_oneof![
+                4 => "[aé \\t\\n\\x00\\x7f]{0,12}",
+                2 => "[aé ]{495,505}",
+                1 => any::<String>(),
+            ],
+        ) {
+            let trimmed = text.trim();
+            let ok = (1..=500).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
+            prop_assert_eq!(item_description(&text).ok(), ok.then(|| trimmed.to_owned()));
         }
 
         #[test]
