@@ -20,7 +20,7 @@ pub mod order {
         pub item_price_cents: i64,
         /// `item_quantity × item_price_cents`, computed by the service.
         pub total_value_cents: i64,
-        /// UTC, truncated to microseconds so a row reads back equal on both backends.
+        /// UTC, whole microseconds (see [`crate::now`]).
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }

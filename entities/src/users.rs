@@ -29,7 +29,7 @@ pub struct Model {
     pub email: String,
     /// Separators removed, leading `+` kept.
     pub phone_number: String,
-    /// UTC, whole microseconds (see [`now`]).
+    /// UTC, whole microseconds (see [`crate::now`]).
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -86,14 +86,6 @@ pub fn nick_name_key(nick_name: &str) -> String {
     nick_name.to_lowercase()
 }
 
-/// The current time as this table stores it. PostgreSQL keeps microseconds and SQLite keeps
-/// whatever text it is given; truncating here makes a row read back equal to the row written
-/// on both.
-pub fn now() -> DateTimeUtc {
-    use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,10 +94,5 @@ mod tests {
     fn nick_name_keys_ignore_case() {
         assert_eq!(nick_name_key("Ana.Maria_99"), "ana.maria_99");
         assert_eq!(nick_name_key("ANA"), nick_name_key("ana"));
-    }
-
-    #[test]
-    fn timestamps_have_whole_microseconds() {
-        assert_eq!(now().timestamp_subsec_nanos() % 1_000, 0);
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     Context,
-    handlers::{begin_write, lock_user, now},
+    handlers::{begin_write, lock_user},
 };
 
 /// Records `user_id` as deleted and deletes its orders in one transaction, then announces
@@ -20,7 +20,7 @@ use crate::{
 pub async fn on_user_deleted(ctx: &Context, user_id: Uuid) -> anyhow::Result<()> {
     let txn = begin_write(&ctx.db).await.context("cannot begin the cascade of a deleted user")?;
     lock_user(&txn, user_id).await.context("cannot lock a deleted user's orders")?;
-    let tombstone = deleted_user::ActiveModel { user_id: Set(user_id), deleted_at: Set(now()) };
+    let tombstone = deleted_user::ActiveModel { user_id: Set(user_id), deleted_at: Set(entities::now()) };
     deleted_user::Entity::insert(tombstone)
         .on_conflict_do_nothing()
         .exec_without_returning(&txn)

@@ -1,70 +1,99 @@
-//! The contract's rules for order input (`API.md`, "Rules"). Each check answers the value to
-//! store, or `BAD_USER_INPUT` naming the input field's GraphQL name.
+//! The contract's rules for order input (`API.md`, "Rules"), as types.
+//!
+//! An [`ItemDescription`], [`Quantity`] or [`PriceCents`] exists only once its input passed its
+//! rule, in the form it is stored; `parse` answers `BAD_USER_INPUT` naming the input field's
+//! GraphQL name otherwise. Handlers parse a request before touching the database and write
+//! rows from these types, so raw input cannot reach a row.
 
 use rpc::{RpcError, RpcResult, money};
 
-/// itemDescription: at most this many characters (Unicode scalar values) after trimming.
-pub const MAX_DESCRIPTION_CHARS: usize = 500;
-/// itemQuantity: 1..=this.
-pub const MAX_QUANTITY: i64 = 1_000_000;
-/// Lookups by id (`GetOrders.ids`, `OrdersOfUsers.keys`) take at most this many at once, so
-/// one request cannot make an unbounded `IN (...)`.
-pub const MAX_BATCH: usize = 1000;
-/// `first` of a page: the contract's 0..=100. Callers check it too; the service does not trust
-/// them with the size of its queries.
-pub const MAX_PAGE_SIZE: u32 = 100;
-
-/// Trims the description and checks its length; answers the trimmed text, which is stored.
-pub fn item_description(text: &str) -> RpcResult<String> {
-    let trimmed = text.trim();
-    let chars = trimmed.chars().count();
-    if chars == 0 {
-        return Err(RpcError::invalid("itemDescription", "must not be empty"));
-    }
-    if chars > MAX_DESCRIPTION_CHARS {
-        return Err(RpcError::invalid(
-            "itemDescription",
-            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
+/// The GraphQL names of the input fields, as errors report them.
+pub mod field {
+    pub const ITEM_DESCRIPTION: &str = "itemDescription";
+    pub const ITEM_QUANTITY: &str = "itemQuantity";
+    pub const ITEM_PRICE: &str = "itemPrice";
 }
 
-/// Checks the quantity; the answer fits the `INTEGER` column.
-pub fn item_quantity(quantity: i64) -> RpcResult<i32> {
-    if !(1..=MAX_QUANTITY).contains(&quantity) {
-        return Err(RpcError::invalid("itemQuantity", format!("must be between 1 and {MAX_QUANTITY}")));
+/// 1–500 characters after trimming, without control characters; stored trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemDescription(String);
+
+impl ItemDescription {
+    /// At most this many characters (Unicode scalar values) after trimming.
+    pub const MAX_CHARS: usize = 500;
+
+    /// Control characters are refused, as in a fullName: they have no place in a description,
+    /// and PostgreSQL cannot store NUL in text at all.
+    pub fn parse(text: &str) -> RpcResult<Self> {
+        let trimmed = text.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 {
+            return Err(RpcError::invalid(field::ITEM_DESCRIPTION, "must not be empty"));
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(RpcError::invalid(
+                field::ITEM_DESCRIPTION,
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(RpcError::invalid(field::ITEM_DESCRIPTION, "must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_owned()))
     }
-    i32::try_from(quantity).map_err(|_| RpcError::invalid("itemQuantity", "is out of range"))
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-/// Parses the price text into cents (`"19.9"` → 1990). See [`rpc::money::parse_price`].
-pub fn item_price(text: &str) -> RpcResult<i64> {
-    money::parse_price(text).map_err(|error| RpcError::invalid("itemPrice", error.to_string()))
+impl From<ItemDescription> for String {
+    fn from(value: ItemDescription) -> Self {
+        value.0
+    }
+}
+
+/// itemQuantity: 1..=1,000,000, so it fits the `INTEGER` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(i32);
+
+impl Quantity {
+    pub const MAX: i64 = 1_000_000;
+
+    pub fn parse(quantity: i64) -> RpcResult<Self> {
+        if !(1..=Self::MAX).contains(&quantity) {
+            return Err(RpcError::invalid(field::ITEM_QUANTITY, format!("must be between 1 and {}", Self::MAX)));
+        }
+        i32::try_from(quantity).map(Self).map_err(|_| RpcError::invalid(field::ITEM_QUANTITY, "is out of range"))
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// itemPrice in cents: 0..=1,000,000,000.00, parsed from its text (`"19.9"` → 1990).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriceCents(i64);
+
+impl PriceCents {
+    /// See [`rpc::money::parse_price`].
+    pub fn parse(text: &str) -> RpcResult<Self> {
+        money::parse_price(text).map(Self).map_err(|error| RpcError::invalid(field::ITEM_PRICE, error.to_string()))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
 }
 
 /// `quantity × price`, exact. Within the rules it tops out at 10^17 cents, far below
-/// `i64::MAX`, so the check only guards against the rules changing.
+/// `i64::MAX`, so the check only guards against the rules changing. Takes the stored values,
+/// since an update recomputes the total from the row's own where the request leaves them.
 pub fn total_cents(quantity: i32, price_cents: i64) -> RpcResult<i64> {
     i64::from(quantity)
         .checked_mul(price_cents)
-        .ok_or_else(|| RpcError::invalid("itemQuantity", "the total is too large"))
-}
-
-/// Bounds the size of a batch (`ids`, `keys`).
-pub fn batch_size(field: &str, len: usize) -> RpcResult<()> {
-    if len > MAX_BATCH {
-        return Err(RpcError::invalid(field, format!("at most {MAX_BATCH} at once")));
-    }
-    Ok(())
-}
-
-/// Bounds a page size.
-pub fn page_size(first: u32) -> RpcResult<u64> {
-    if first > MAX_PAGE_SIZE {
-        return Err(RpcError::invalid("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
-    }
-    Ok(u64::from(first))
+        .ok_or_else(|| RpcError::invalid(field::ITEM_QUANTITY, "the total is too large"))
 }
 
 #[cfg(test)]
@@ -75,6 +104,19 @@ mod tests {
     use rpc::{ErrorCode, money::format_cents};
 
     use super::*;
+
+    // The rules' tests read each type by the value it stores.
+    fn item_description(text: &str) -> RpcResult<String> {
+        ItemDescription::parse(text).map(String::from)
+    }
+
+    fn item_quantity(quantity: i64) -> RpcResult<i32> {
+        Quantity::parse(quantity).map(Quantity::get)
+    }
+
+    fn item_price(text: &str) -> RpcResult<i64> {
+        PriceCents::parse(text).map(PriceCents::get)
+    }
 
     fn field_of(error: RpcError) -> (ErrorCode, String) {
         (error.code, error.field.unwrap_or_default())
@@ -143,17 +185,11 @@ mod tests {
     }
 
     #[test]
-    fn batches_above_a_thousand_are_refused() {
-        assert!(batch_size("ids", 1000).is_ok());
-        let error = batch_size("ids", 1001).unwrap_err();
-        assert_eq!(field_of(error), (ErrorCode::BadUserInput, "ids".to_owned()));
-    }
-
-    #[test]
-    fn pages_above_a_hundred_are_refused() {
-        assert_eq!(page_size(0).unwrap(), 0);
-        assert_eq!(page_size(100).unwrap(), 100);
-        assert_eq!(field_of(page_size(101).unwrap_err()), (ErrorCode::BadUserInput, "first".to_owned()));
+    fn descriptions_with_control_characters_are_refused() {
+        for text in ["a\0b", "\0", "a red\nchair", "tab\tinside", "bell\u{7}", "del\u{7f}", "next\u{85}line"] {
+            let error = item_description(text).unwrap_err();
+            assert_eq!(field_of(error), (ErrorCode::BadUserInput, "itemDescription".to_owned()), "{text:?}");
+        }
     }
 
     /// A valid price as a client may write it: 0..=1e9 with 0, 1 or 2 decimal places, maybe
@@ -191,6 +227,20 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in any::<String>()) {
             let _ = item_price(&text);
+            let _ = item_description(&text);
+        }
+
+        #[test]
+        fn descriptions_are_accepted_exactly_when_the_rule_says(
+            text in prop_oneof![
+                4 => "[aé \\t\\n\\x00\\x7f]{0,12}",
+                2 => "[aé ]{495,505}",
+                1 => any::<String>(),
+            ],
+        ) {
+            let trimmed = text.trim();
+            let ok = (1..=500).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
+            prop_assert_eq!(item_description(&text).ok(), ok.then(|| trimmed.to_owned()));
         }
 
         #[test]

@@ -771,3 +771,61 @@ async fn migrations_run_again_on_a_migrated_database_without_harm(app: TestApp) 
     again.close().await.unwrap();
     assert_eq!(get_orders(GetOrders { ids: vec![order.id] }, app.ctx.clone()).await.unwrap(), vec![order]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Control characters in itemDescription
+// ---------------------------------------------------------------------------------------------
+
+/// Descriptions holding control characters, NUL first: PostgreSQL cannot store NUL in text
+/// at all, and SQLite would keep it as is. Whitespace around a description is trimmed, not
+/// refused; inside it, a control character is refused like any other.
+mod control_characters {
+    use super::*;
+
+    const DESCRIPTIONS: [&str; 8] = [
+        "\u{0}",
+        "a red\u{0}chair",
+        "A red chair\u{0}",
+        "a red\nchair",
+        "a\tb",
+        "bell\u{7}",
+        "del\u{7f}",
+        "nel\u{85}x",
+    ];
+
+    async fn create_refuses_control_characters_in_item_description_and_stores_nothing(app: TestApp) {
+        let user = app.new_user();
+        for description in DESCRIPTIONS {
+            let before = app.rows().await;
+            let mut req = create_request(user, 1, "1");
+            req.item_description = description.to_owned();
+            assert_invalid(create_order(req, app.ctx.clone()).await, "itemDescription");
+            app.assert_unchanged(&before).await;
+        }
+    }
+
+    async fn update_refuses_control_characters_in_item_description_and_changes_nothing(app: TestApp) {
+        let order = app.order(app.new_user()).await;
+        for description in DESCRIPTIONS {
+            let before = app.rows().await;
+            let req = UpdateOrder {
+                id: order.id,
+                item_description: Some(description.to_owned()),
+                item_quantity: Some(5),
+                ..UpdateOrder::default()
+            };
+            assert_invalid(update_order(req, app.ctx.clone()).await, "itemDescription");
+            app.assert_unchanged(&before).await;
+        }
+        let read_back = get_orders(GetOrders { ids: vec![order.id] }, app.ctx.clone()).await.unwrap();
+        assert_eq!(read_back, vec![order]);
+    }
+
+    test_support::on_both_backends! {
+        run: crate::run,
+        sqlite => crate::Backend::Sqlite,
+        postgres => crate::Backend::Postgres;
+        create_refuses_control_characters_in_item_description_and_stores_nothing,
+        update_refuses_control_characters_in_item_description_and_changes_nothing,
+    }
+}

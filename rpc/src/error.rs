@@ -79,3 +79,20 @@ impl RpcError {
 
 /// What every RPC answers.
 pub type RpcResult<T> = Result<T, RpcError>;
+
+/// How a service turns an error the client cannot act on (a database's, a hasher's) into its
+/// answer: logged with what the service was doing, answered as INTERNAL_SERVER_ERROR, which
+/// reveals nothing (no SQL, no hostnames). Not for an [`RpcError`] from another service:
+/// pass that on with `?`.
+pub trait OrInternal<T> {
+    fn or_internal(self, doing: &'static str) -> RpcResult<T>;
+}
+
+impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, doing: &'static str) -> RpcResult<T> {
+        self.map_err(|error| {
+            tracing::error!(%error, doing, "internal error");
+            RpcError::internal()
+        })
+    }
+}

@@ -14,6 +14,7 @@
 //! serve loops and subscriptions over it. Nothing here knows sea-orm or GraphQL.
 
 pub mod amqp;
+pub mod bounds;
 pub mod client;
 pub mod codec;
 pub mod error;

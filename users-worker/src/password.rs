@@ -10,6 +10,8 @@ use std::sync::LazyLock;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
 use tokio::sync::Semaphore;
 
+use crate::validation::Password;
+
 /// Memory cost in KiB (19 MiB).
 pub const MEMORY_KIB: u32 = 19_456;
 /// Passes over the memory.
@@ -35,10 +37,10 @@ async fn on_blocking_pool<T: Send + 'static>(
 }
 
 /// Hashes `password` with a fresh random salt into a PHC string.
-pub async fn hash(password: String) -> anyhow::Result<String> {
+pub async fn hash(password: Password) -> anyhow::Result<String> {
     on_blocking_pool(move || {
         let hash = argon2()?
-            .hash_password(password.as_bytes())
+            .hash_password(password.expose().as_bytes())
             .map_err(|error| anyhow::anyhow!("cannot hash a password: {error}"))?;
         Ok(hash.to_string())
     })
@@ -59,24 +61,29 @@ pub async fn verify(password: String, hash: String) -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validation::field;
+
+    fn hash(password: &str) -> impl Future<Output = anyhow::Result<String>> {
+        super::hash(Password::parse(field::PASSWORD, password.to_owned()).unwrap())
+    }
 
     #[tokio::test]
     async fn hashes_are_argon2id_phc_strings_with_the_owasp_parameters() {
-        let hash = hash("correct horse".to_owned()).await.unwrap();
+        let hash = hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(!hash.contains("correct horse"));
     }
 
     #[tokio::test]
     async fn the_same_password_hashes_differently_each_time() {
-        let first = hash("correct horse".to_owned()).await.unwrap();
-        let second = hash("correct horse".to_owned()).await.unwrap();
+        let first = hash("correct horse").await.unwrap();
+        let second = hash("correct horse").await.unwrap();
         assert_ne!(first, second);
     }
 
     #[tokio::test]
     async fn only_the_right_password_verifies() {
-        let hash = hash("correct horse".to_owned()).await.unwrap();
+        let hash = hash("correct horse").await.unwrap();
         assert!(verify("correct horse".to_owned(), hash.clone()).await.unwrap());
         assert!(!verify("correct horsE".to_owned(), hash).await.unwrap());
     }

@@ -1,9 +1,12 @@
-//! The input rules of `API.md` for users, as pure functions.
+//! The input rules of `API.md` for users, as types.
 //!
-//! Each function takes raw client input and returns the value to store (normalised) or
-//! BAD_USER_INPUT naming the GraphQL field at fault. Handlers call them before touching the
-//! database, so a refused write never reaches it.
+//! A [`NickName`], [`FullName`], [`Password`], [`Cpf`], [`Email`] or [`PhoneNumber`] exists only
+//! once its text passed its rule, normalised as it is stored; `parse` answers BAD_USER_INPUT
+//! naming the GraphQL field otherwise. Handlers parse a request before touching the database
+//! and write rows from these types alone, so raw text cannot reach a row and a refused write
+//! never reaches the database.
 
+use entities::users;
 use rpc::{RpcError, RpcResult};
 
 /// The GraphQL names of the input fields, as errors report them.
@@ -17,60 +20,121 @@ pub mod field {
     pub const PHONE_NUMBER: &str = "phoneNumber";
 }
 
-/// 3–32 ASCII letters, digits, `_`, `.` or `-`; kept as given. ASCII only, so that "ignoring
-/// case" has one obvious meaning (no Unicode case folding surprises such as `ß` or `İ`).
-pub fn nick_name(value: &str) -> RpcResult<String> {
-    if !rpc::users::is_nick_name(value) {
-        return Err(RpcError::invalid(field::NICK_NAME, "nickName must be 3 to 32 letters, digits, '_', '.' or '-'"));
-    }
-    Ok(value.to_owned())
+/// A text that passed a rule: read as `&str`, stored as its `String`.
+macro_rules! parsed_text {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+    )*};
 }
 
-/// 1–120 characters after trimming; stored trimmed. Control characters are refused: they have
-/// no place in a name, and PostgreSQL cannot store NUL in text at all.
-pub fn full_name(value: &str) -> RpcResult<String> {
-    let trimmed = value.trim();
-    if !(1..=120).contains(&trimmed.chars().count()) {
-        return Err(RpcError::invalid(field::FULL_NAME, "fullName must be 1 to 120 characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(RpcError::invalid(field::FULL_NAME, "fullName must not contain control characters"));
-    }
-    Ok(trimmed.to_owned())
+parsed_text! {
+    /// 3–32 ASCII letters, digits, `_`, `.` or `-`; kept as given.
+    NickName;
+    /// 1–120 characters, trimmed, without control characters.
+    FullName;
+    /// 11 digits with valid check digits, not all equal.
+    Cpf;
+    /// Lower case; one `@` and a dotted domain; at most 254 characters.
+    Email;
+    /// An optional leading `+` and 10–15 digits, nothing else.
+    PhoneNumber;
 }
 
-/// 8–128 characters, taken as given (never trimmed: spaces may be part of a passphrase).
-/// `field` is `password` on create and `newPassword` on changePassword.
-pub fn password<'a>(field: &str, value: &'a str) -> RpcResult<&'a str> {
-    if !(8..=128).contains(&value.chars().count()) {
-        return Err(RpcError::invalid(field, format!("{field} must be 8 to 128 characters")));
+impl NickName {
+    /// ASCII only, so that "ignoring case" has one obvious meaning (no Unicode case folding
+    /// surprises such as `ß` or `İ`).
+    pub fn parse(value: &str) -> RpcResult<Self> {
+        if !rpc::users::is_nick_name(value) {
+            return Err(RpcError::invalid(
+                field::NICK_NAME,
+                "nickName must be 3 to 32 letters, digits, '_', '.' or '-'",
+            ));
+        }
+        Ok(Self(value.to_owned()))
     }
-    Ok(value)
+
+    /// What uniqueness and look-ups compare: [`users::nick_name_key`].
+    pub fn key(&self) -> String {
+        users::nick_name_key(&self.0)
+    }
 }
 
-/// With or without `.`, `-` and spaces; 11 digits with valid check digits, not all equal.
-/// Normalised to the 11 digits.
-pub fn cpf(value: &str) -> RpcResult<String> {
-    let invalid = || RpcError::invalid(field::CPF, "cpf must be 11 digits with valid check digits");
-    let mut normalised = String::with_capacity(11);
-    for c in value.chars().filter(|&c| !matches!(c, '.' | '-') && !c.is_whitespace()) {
-        // Stop at the first surplus character: overlong input is refused without copying it.
-        if !c.is_ascii_digit() || normalised.len() == 11 {
+impl FullName {
+    /// Counted in characters after trimming. Control characters are refused: they have no
+    /// place in a name, and PostgreSQL cannot store NUL in text at all.
+    pub fn parse(value: &str) -> RpcResult<Self> {
+        let trimmed = value.trim();
+        if !(1..=120).contains(&trimmed.chars().count()) {
+            return Err(RpcError::invalid(field::FULL_NAME, "fullName must be 1 to 120 characters"));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(RpcError::invalid(field::FULL_NAME, "fullName must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+}
+
+/// 8–128 characters of any kind, taken as given (never trimmed: spaces may be part of a
+/// passphrase). It is only ever hashed, never stored, so the contract restricts nothing else.
+/// Neither `Debug` nor `Display`: it cannot reach a log by accident.
+pub struct Password(String);
+
+impl Password {
+    /// The longest password the rules allow: a longer candidate cannot match a stored one.
+    pub const MAX_CHARS: usize = 128;
+
+    /// `field` is `password` on create and `newPassword` on changePassword.
+    pub fn parse(field: &str, value: String) -> RpcResult<Self> {
+        if !(8..=Self::MAX_CHARS).contains(&value.chars().count()) {
+            return Err(RpcError::invalid(field, format!("{field} must be 8 to 128 characters")));
+        }
+        Ok(Self(value))
+    }
+
+    /// The text itself, for the hasher.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Cpf {
+    /// With or without `.`, `-` and spaces; normalised to the 11 digits.
+    pub fn parse(value: &str) -> RpcResult<Self> {
+        let invalid = || RpcError::invalid(field::CPF, "cpf must be 11 digits with valid check digits");
+        let mut normalised = String::with_capacity(11);
+        for c in value.chars().filter(|&c| !matches!(c, '.' | '-') && !c.is_whitespace()) {
+            // Stop at the first surplus character: overlong input is refused without copying it.
+            if !c.is_ascii_digit() || normalised.len() == 11 {
+                return Err(invalid());
+            }
+            normalised.push(c);
+        }
+        if normalised.len() != 11 {
             return Err(invalid());
         }
-        normalised.push(c);
+        let digits: Vec<u32> = normalised.bytes().map(|digit| u32::from(digit - b'0')).collect();
+        if digits.iter().all(|&digit| digit == digits[0]) {
+            return Err(RpcError::invalid(field::CPF, "cpf must not be one digit repeated"));
+        }
+        if cpf_check_digit(&digits[..9]) != digits[9] || cpf_check_digit(&digits[..10]) != digits[10] {
+            return Err(invalid());
+        }
+        Ok(Self(normalised))
     }
-    if normalised.len() != 11 {
-        return Err(invalid());
-    }
-    let digits: Vec<u32> = normalised.bytes().map(|digit| u32::from(digit - b'0')).collect();
-    if digits.iter().all(|&digit| digit == digits[0]) {
-        return Err(RpcError::invalid(field::CPF, "cpf must not be one digit repeated"));
-    }
-    if cpf_check_digit(&digits[..9]) != digits[9] || cpf_check_digit(&digits[..10]) != digits[10] {
-        return Err(invalid());
-    }
-    Ok(normalised)
 }
 
 /// The CPF check digit that follows `digits` (the 9 base digits, or those and the first check
@@ -84,53 +148,59 @@ fn cpf_check_digit(digits: &[u32]) -> u32 {
     }
 }
 
-/// Trimmed and lower-cased; then one `@` with something before it, a dotted domain after it
-/// (at least two non-empty labels), no whitespace or control characters, at most 254
-/// characters.
-pub fn email(value: &str) -> RpcResult<String> {
-    const MAX: usize = 254;
-    let too_long = || RpcError::invalid(field::EMAIL, "email must be at most 254 characters");
-    let trimmed = value.trim();
-    // A char is at most 4 bytes and lower-casing never shortens text: refuse huge input
-    // before copying it.
-    if trimmed.len() > MAX * 4 {
-        return Err(too_long());
-    }
-    let email = trimmed.to_lowercase();
-    if email.chars().count() > MAX {
-        return Err(too_long());
-    }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RpcError::invalid(field::EMAIL, "email must not contain spaces"));
-    }
-    let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty() && !domain.contains('@') && {
-            let mut labels = domain.split('.');
-            labels.clone().count() >= 2 && labels.all(|label| !label.is_empty())
+impl Email {
+    /// Trimmed and lower-cased; then one `@` with something before it, a dotted domain after
+    /// it (at least two non-empty labels), no whitespace or control characters, at most 254
+    /// characters.
+    pub fn parse(value: &str) -> RpcResult<Self> {
+        const MAX: usize = 254;
+        let too_long = || RpcError::invalid(field::EMAIL, "email must be at most 254 characters");
+        let trimmed = value.trim();
+        // A char is at most 4 bytes and lower-casing never shortens text: refuse huge input
+        // before copying it.
+        if trimmed.len() > MAX * 4 {
+            return Err(too_long());
         }
-    });
-    if !well_formed {
-        return Err(RpcError::invalid(field::EMAIL, "email must look like name@example.com"));
+        let email = trimmed.to_lowercase();
+        if email.chars().count() > MAX {
+            return Err(too_long());
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RpcError::invalid(field::EMAIL, "email must not contain spaces"));
+        }
+        let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.contains('@') && {
+                let mut labels = domain.split('.');
+                labels.clone().count() >= 2 && labels.all(|label| !label.is_empty())
+            }
+        });
+        if !well_formed {
+            return Err(RpcError::invalid(field::EMAIL, "email must look like name@example.com"));
+        }
+        Ok(Self(email))
     }
-    Ok(email)
 }
 
-/// Separators (spaces, `-`, `(`, `)`) removed; then an optional leading `+` and 10–15 digits.
-pub fn phone_number(value: &str) -> RpcResult<String> {
-    let invalid = || RpcError::invalid(field::PHONE_NUMBER, "phoneNumber must be an optional '+' and 10 to 15 digits");
-    let mut phone = String::with_capacity(16);
-    for c in value.chars().filter(|&c| !matches!(c, '-' | '(' | ')') && !c.is_whitespace()) {
-        let leading_plus = c == '+' && phone.is_empty();
-        if !(leading_plus || c.is_ascii_digit()) || phone.len() >= 16 {
+impl PhoneNumber {
+    /// Separators (spaces, `-`, `(`, `)`) removed; then an optional leading `+` and 10–15
+    /// digits.
+    pub fn parse(value: &str) -> RpcResult<Self> {
+        let invalid =
+            || RpcError::invalid(field::PHONE_NUMBER, "phoneNumber must be an optional '+' and 10 to 15 digits");
+        let mut phone = String::with_capacity(16);
+        for c in value.chars().filter(|&c| !matches!(c, '-' | '(' | ')') && !c.is_whitespace()) {
+            let leading_plus = c == '+' && phone.is_empty();
+            if !(leading_plus || c.is_ascii_digit()) || phone.len() >= 16 {
+                return Err(invalid());
+            }
+            phone.push(c);
+        }
+        let digits = phone.strip_prefix('+').unwrap_or(&phone);
+        if !(10..=15).contains(&digits.len()) {
             return Err(invalid());
         }
-        phone.push(c);
+        Ok(Self(phone))
     }
-    let digits = phone.strip_prefix('+').unwrap_or(&phone);
-    if !(10..=15).contains(&digits.len()) {
-        return Err(invalid());
-    }
-    Ok(phone)
 }
 
 #[cfg(test)]
@@ -139,6 +209,31 @@ mod tests {
     use rpc::ErrorCode;
 
     use super::*;
+
+    // The rules' tests read each type by the text it stores.
+    fn nick_name(value: &str) -> RpcResult<String> {
+        NickName::parse(value).map(String::from)
+    }
+
+    fn full_name(value: &str) -> RpcResult<String> {
+        FullName::parse(value).map(String::from)
+    }
+
+    fn password(field: &str, value: &str) -> RpcResult<String> {
+        Password::parse(field, value.to_owned()).map(|password| password.expose().to_owned())
+    }
+
+    fn cpf(value: &str) -> RpcResult<String> {
+        Cpf::parse(value).map(String::from)
+    }
+
+    fn email(value: &str) -> RpcResult<String> {
+        Email::parse(value).map(String::from)
+    }
+
+    fn phone_number(value: &str) -> RpcResult<String> {
+        PhoneNumber::parse(value).map(String::from)
+    }
 
     fn refused_on(result: RpcResult<impl std::fmt::Debug>) -> String {
         let error = result.expect_err("the value should be refused");

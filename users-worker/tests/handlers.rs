@@ -759,3 +759,93 @@ test_support::on_both_backends! {
     every_method_answers_through_the_in_process_broker,
     migrating_a_migrated_database_again_is_harmless,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Control characters
+
+/// NUL and other control characters in every text field. PostgreSQL cannot store NUL in text
+/// at all and SQLite would keep it as is, so no rule may let one through to a row; a password
+/// is never stored (only its hash), so the contract lets it hold any character.
+mod control_characters {
+    use super::*;
+
+    type Breaker = fn(&mut CreateUser, &str);
+
+    /// Each text field of a create with a control character put into an otherwise valid value.
+    const BREAKERS: [(&str, Breaker); 5] = [
+        ("nickName", |req, control| req.nick_name = format!("ana{control}maria")),
+        ("fullName", |req, control| req.full_name = format!("Ana{control}Maria")),
+        ("cpf", |req, control| req.cpf = format!("529.982.247{control}25")),
+        ("email", |req, control| req.email = format!("ana{control}@example.com")),
+        ("phoneNumber", |req, control| req.phone_number = format!("+55 11{control}98765-4321")),
+    ];
+
+    /// Control characters that are not whitespace: a cpf or phoneNumber drops whitespace (and
+    /// so stores none), the other fields refuse it.
+    const CONTROLS: [&str; 5] = ["\u{0}", "\u{7}", "\u{1b}", "\u{7f}", "\u{9b}"];
+
+    async fn control_characters_in_any_text_field_are_refused_on_it_and_store_nothing(mut app: TestApp) {
+        for (field, breaker) in BREAKERS {
+            for control in CONTROLS {
+                let mut req = new_user(1);
+                breaker(&mut req, control);
+                assert_error(create(req, app.ctx()).await, ErrorCode::BadUserInput, Some(field));
+            }
+        }
+        assert_eq!(app.count().await, 0);
+        assert_eq!(app.events().await, vec![]);
+
+        let user = app.create(new_user(2)).await;
+        app.events().await;
+        for (field, breaker) in BREAKERS {
+            for control in CONTROLS {
+                let mut broken = new_user(2);
+                breaker(&mut broken, control);
+                let mut req = UpdateUser { id: user.id, ..UpdateUser::default() };
+                match field {
+                    "nickName" => req.nick_name = Some(broken.nick_name),
+                    "fullName" => req.full_name = Some(broken.full_name),
+                    "cpf" => req.cpf = Some(broken.cpf),
+                    "email" => req.email = Some(broken.email),
+                    _ => req.phone_number = Some(broken.phone_number),
+                }
+                assert_error(update(req, app.ctx()).await, ErrorCode::BadUserInput, Some(field));
+            }
+        }
+        assert_eq!(get(GetUsers { ids: vec![user.id] }, app.ctx()).await.unwrap(), vec![user]);
+        assert_eq!(app.events().await, vec![]);
+    }
+
+    async fn a_nick_name_with_a_control_character_belongs_to_nobody(app: TestApp) {
+        app.create(new_user(1)).await;
+        for control in CONTROLS {
+            let req = GetUserByNickName { nick_name: format!("user1{control}") };
+            assert_eq!(by_nick_name(req, app.ctx()).await.unwrap(), None);
+        }
+    }
+
+    async fn a_password_may_hold_any_character_nul_included(mut app: TestApp) {
+        let password = "pass\u{0}word\n\u{7}\u{85}é";
+        let mut req = new_user(1);
+        req.password = password.to_owned();
+        let user = app.create(req).await;
+        let hash = app.stored(user.id).await.unwrap().password_hash;
+        assert!(users_worker::password::verify(password.to_owned(), hash).await.unwrap());
+
+        let next = "\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}";
+        let req = ChangePassword { id: user.id, current_password: password.to_owned(), new_password: next.to_owned() };
+        assert!(change_password(req, app.ctx()).await.unwrap());
+        let hash = app.stored(user.id).await.unwrap().password_hash;
+        assert!(users_worker::password::verify(next.to_owned(), hash).await.unwrap());
+        assert_eq!(app.events().await, vec![created(user.id), updated(user.id)]);
+    }
+
+    test_support::on_both_backends! {
+        run: crate::run,
+        sqlite => crate::Backend::Sqlite,
+        postgres => crate::Backend::Postgres;
+        control_characters_in_any_text_field_are_refused_on_it_and_store_nothing,
+        a_nick_name_with_a_control_character_belongs_to_nobody,
+        a_password_may_hold_any_character_nul_included,
+    }
+}

@@ -16,15 +16,12 @@ use std::{
 };
 
 use futures_util::future::BoxFuture;
-use rpc::{RpcError, RpcResult};
+use rpc::{RpcError, RpcResult, bounds::MAX_IDS};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// The RPC behind a coalescer: the entities among some ids (absent ones left out).
 pub type Fetch<V> = Arc<dyn Fn(Vec<Uuid>) -> BoxFuture<'static, RpcResult<Vec<V>>> + Send + Sync>;
-
-/// The most ids one merged call carries: the services' limit for one look-up.
-const MAX_IDS: usize = 1000;
 
 pub struct Coalescer<V> {
     fetch: Fetch<V>,

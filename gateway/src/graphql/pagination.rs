@@ -2,14 +2,15 @@
 
 use async_graphql::{Context, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rpc::PageExtras;
+use rpc::{PageExtras, bounds};
 use uuid::Uuid;
 
 use super::error::bad_input;
 
-/// The default and largest page sizes of the contract.
-pub const DEFAULT_FIRST: i64 = 20;
-pub const MAX_FIRST: i64 = 100;
+/// The contract's default and largest page sizes ([`rpc::bounds`]), as the `i64` that list
+/// fields take their `first` in.
+pub const DEFAULT_FIRST: i64 = bounds::DEFAULT_FIRST as i64;
+pub const MAX_FIRST: i64 = bounds::MAX_FIRST as i64;
 
 const CURSOR_PREFIX: &str = "v1:";
 
@@ -36,7 +37,7 @@ pub fn page_args(first: Option<i64>, after: Option<String>) -> async_graphql::Re
     let first = first.unwrap_or(DEFAULT_FIRST);
     let first = u32::try_from(first)
         .ok()
-        .filter(|first| *first <= MAX_FIRST as u32)
+        .filter(|first| *first <= bounds::MAX_FIRST)
         .ok_or_else(|| bad_input("first", format!("first must be between 0 and {MAX_FIRST}")))?;
     let after = match after {
         Some(cursor) => Some(decode_cursor(&cursor).ok_or_else(|| bad_input("after", "after is not a valid cursor"))?),

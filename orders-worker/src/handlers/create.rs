@@ -1,8 +1,9 @@
-//! `orders.create`: validates, checks the user exists, inserts; safe to deliver twice.
+//! `orders.create`: parses, checks the user exists, inserts; safe to deliver twice.
 
 use entities::orders::{deleted_user, order};
 use rpc::{
     Envelope, RpcError, RpcResult,
+    error::OrInternal,
     events::ORDER_CREATED,
     orders::{CreateOrder, Order},
     users::GetUsers,
@@ -10,14 +11,17 @@ use rpc::{
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
 use uuid::Uuid;
 
-use super::{OrInternal, begin_write, lock_user, now, to_wire};
-use crate::{Context, validation};
+use super::{begin_write, lock_user, to_wire};
+use crate::{
+    Context,
+    validation::{ItemDescription, PriceCents, Quantity, total_cents},
+};
 
 pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
-    let item_description = validation::item_description(&req.item_description)?;
-    let item_quantity = validation::item_quantity(req.item_quantity)?;
-    let item_price_cents = validation::item_price(&req.item_price)?;
-    let total_value_cents = validation::total_cents(item_quantity, item_price_cents)?;
+    let item_description = ItemDescription::parse(&req.item_description)?;
+    let item_quantity = Quantity::parse(req.item_quantity)?;
+    let item_price = PriceCents::parse(&req.item_price)?;
+    let total_value_cents = total_cents(item_quantity.get(), item_price.get())?;
 
     // A redelivered request finds the row its first delivery made; its event went out then.
     if let Some(existing) = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")? {
@@ -34,13 +38,13 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
         return Err(no_such_user());
     }
 
-    let created_at = now();
+    let created_at = entities::now();
     let row = order::Model {
         id: req.id,
         user_id: req.user_id,
-        item_description,
-        item_quantity,
-        item_price_cents,
+        item_description: item_description.into(),
+        item_quantity: item_quantity.get(),
+        item_price_cents: item_price.get(),
         total_value_cents,
         created_at,
         updated_at: created_at,

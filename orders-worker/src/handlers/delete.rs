@@ -1,10 +1,10 @@
 //! `orders.delete`.
 
 use entities::orders::order;
-use rpc::{Envelope, RpcError, RpcResult, events::ORDER_DELETED, orders::DeleteOrder};
+use rpc::{Envelope, RpcResult, error::OrInternal, events::ORDER_DELETED, orders::DeleteOrder};
 use sea_orm::EntityTrait;
 
-use super::OrInternal;
+use super::not_found;
 use crate::Context;
 
 pub async fn delete_order(req: DeleteOrder, ctx: Context) -> RpcResult<bool> {
@@ -13,7 +13,7 @@ pub async fn delete_order(req: DeleteOrder, ctx: Context) -> RpcResult<bool> {
         .exec_with_returning(&ctx.db)
         .await
         .or_internal("deleting an order")?
-        .ok_or_else(|| RpcError::not_found("no order with this id"))?;
+        .ok_or_else(not_found)?;
     ctx.events.publish(Envelope::new(ORDER_DELETED, deleted.id, Some(deleted.user_id))).await;
     Ok(true)
 }

@@ -2,16 +2,17 @@
 
 use entities::orders::order;
 use rpc::{
-    RpcResult,
+    RpcResult, bounds,
+    error::OrInternal,
     orders::{GetOrders, Order},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::{OrInternal, to_wire};
-use crate::{Context, validation};
+use super::to_wire;
+use crate::Context;
 
 pub async fn get_orders(req: GetOrders, ctx: Context) -> RpcResult<Vec<Order>> {
-    validation::batch_size("ids", req.ids.len())?;
+    bounds::batch_size("ids", req.ids.len())?;
     let mut ids = req.ids;
     ids.sort_unstable();
     ids.dedup();

@@ -2,7 +2,8 @@
 
 use entities::orders::order;
 use rpc::{
-    Page, RpcResult,
+    Page, RpcResult, bounds,
+    error::OrInternal,
     orders::{ListOrders, Order},
 };
 use sea_orm::{
@@ -10,11 +11,11 @@ use sea_orm::{
     SelectExt,
 };
 
-use super::{OrInternal, to_wire};
-use crate::{Context, validation};
+use super::to_wire;
+use crate::Context;
 
 pub async fn list_orders(req: ListOrders, ctx: Context) -> RpcResult<Page<Order>> {
-    validation::page_size(req.first)?;
+    bounds::page_size(req.first)?;
     let req = ListOrders { extras: req.extras.for_page(req.after), ..req };
     // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
     entities::db::read(&ctx.db, req.extras.any(), async |db| read_page(db, &req).await)

@@ -1,9 +1,10 @@
 //! One file per method of `rpc::orders`; each handler is a plain async function of
 //! `(request, Context)`, so tests call it without a broker.
 //!
-//! What they share lives here: converting rows to wire types, turning database errors into
-//! `INTERNAL_SERVER_ERROR` (after logging them), the clock, and how writes and multi-query reads
-//! open their transactions.
+//! What they share lives here: converting rows to wire types, the answer for a missing order,
+//! and how writes open their transactions and lock a user's orders. Errors the client cannot
+//! act on go through [`rpc::error::OrInternal`]; the bounds of pages and look-ups are
+//! [`rpc::bounds`]; rows are stamped by [`entities::now`].
 
 mod create;
 mod delete;
@@ -19,7 +20,6 @@ pub use list::list_orders;
 pub use of_users::orders_of_users;
 pub use update::update_order;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use entities::orders::order;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
@@ -28,6 +28,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use rpc::{RpcError, money::format_cents};
+
+/// NOT_FOUND: no order has the id asked for.
+pub(crate) fn not_found() -> RpcError {
+    RpcError::not_found("no order with this id")
+}
 
 /// A row as the service shows it: cents become two-place decimal strings.
 pub(crate) fn to_wire(row: order::Model) -> rpc::orders::Order {
@@ -40,27 +45,6 @@ pub(crate) fn to_wire(row: order::Model) -> rpc::orders::Order {
         total_value: format_cents(row.total_value_cents),
         created_at: row.created_at,
         updated_at: row.updated_at,
-    }
-}
-
-/// Now, truncated to microseconds: PostgreSQL keeps no more, so a row reads back equal to
-/// what was written, on either backend.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-/// Logs a database error with what we were doing, and answers the client nothing more than
-/// INTERNAL_SERVER_ERROR: SQL and connection details stay in the log.
-pub(crate) trait OrInternal<T> {
-    fn or_internal(self, doing: &'static str) -> Result<T, RpcError>;
-}
-
-impl<T> OrInternal<T> for Result<T, DbErr> {
-    fn or_internal(self, doing: &'static str) -> Result<T, RpcError> {
-        self.map_err(|error| {
-            tracing::error!(%error, doing, "database error");
-            RpcError::internal()
-        })
     }
 }
 

@@ -12,7 +12,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use entities::orders::order;
 use rpc::{
-    Page, PageExtras, RpcError, RpcResult,
+    Page, PageExtras, RpcError, RpcResult, bounds,
+    error::OrInternal,
     orders::{Order, OrdersOfUsers, UserOrdersKey},
 };
 use sea_orm::{
@@ -21,15 +22,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{OrInternal, to_wire};
-use crate::{Context, validation};
+use super::to_wire;
+use crate::Context;
 
 pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<Page<Order>>> {
-    validation::batch_size("keys", req.keys.len())?;
+    bounds::batch_size("keys", req.keys.len())?;
     // The users of each (first, after, extras), each once; ordered so the queries are deterministic.
     let mut groups: HashMap<Group, BTreeSet<Uuid>> = HashMap::new();
     for key in &req.keys {
-        validation::page_size(key.first)?;
+        bounds::page_size(key.first)?;
         groups.entry(Group::of(key)).or_default().insert(key.user_id);
     }
     if groups.is_empty() {

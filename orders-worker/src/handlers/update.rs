@@ -2,19 +2,23 @@
 
 use entities::orders::order;
 use rpc::{
-    Envelope, RpcError, RpcResult,
+    Envelope, RpcResult,
+    error::OrInternal,
     events::ORDER_UPDATED,
     orders::{Order, UpdateOrder},
 };
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QuerySelect};
 
-use super::{OrInternal, begin_write, now, to_wire};
-use crate::{Context, validation};
+use super::{begin_write, not_found, to_wire};
+use crate::{
+    Context,
+    validation::{ItemDescription, PriceCents, Quantity, total_cents},
+};
 
 pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
-    let description = req.item_description.as_deref().map(validation::item_description).transpose()?;
-    let quantity = req.item_quantity.map(validation::item_quantity).transpose()?;
-    let price_cents = req.item_price.as_deref().map(validation::item_price).transpose()?;
+    let description = req.item_description.as_deref().map(ItemDescription::parse).transpose()?;
+    let quantity = req.item_quantity.map(Quantity::parse).transpose()?;
+    let price = req.item_price.as_deref().map(PriceCents::parse).transpose()?;
 
     let txn = begin_write(&ctx.db).await.or_internal("beginning an order update")?;
     // FOR UPDATE on PostgreSQL: two updates of different fields must not undo each other.
@@ -23,12 +27,13 @@ pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
         .one(&txn)
         .await
         .or_internal("finding an order to update")?
-        .ok_or_else(|| RpcError::not_found("no order with this id"))?;
+        .ok_or_else(not_found)?;
 
-    let description = description.unwrap_or_else(|| current.item_description.clone());
-    let quantity = quantity.unwrap_or(current.item_quantity);
-    let price_cents = price_cents.unwrap_or(current.item_price_cents);
-    let total_cents = validation::total_cents(quantity, price_cents)?;
+    // What the request leaves out stays as stored.
+    let description = description.map_or_else(|| current.item_description.clone(), String::from);
+    let quantity = quantity.map_or(current.item_quantity, Quantity::get);
+    let price_cents = price.map_or(current.item_price_cents, PriceCents::get);
+    let total_cents = total_cents(quantity, price_cents)?;
     if description == current.item_description
         && quantity == current.item_quantity
         && price_cents == current.item_price_cents
@@ -44,7 +49,7 @@ pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
     active.item_quantity = Set(quantity);
     active.item_price_cents = Set(price_cents);
     active.total_value_cents = Set(total_cents);
-    active.updated_at = Set(now());
+    active.updated_at = Set(entities::now());
     let updated = active.update(&txn).await.or_internal("updating an order")?;
     txn.commit().await.or_internal("committing an order update")?;
     ctx.events.publish(Envelope::new(ORDER_UPDATED, req.id, Some(user_id))).await;

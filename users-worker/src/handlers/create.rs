@@ -1,44 +1,45 @@
-//! `users.create`: validate, find a redelivered request's row, or hash and insert.
+//! `users.create`: parse, find a redelivered request's row, or hash and insert.
 
 use entities::users;
 use rpc::{
-    Envelope, RpcResult, events,
+    Envelope, RpcResult,
+    error::OrInternal,
+    events,
     users::{CreateUser, User},
 };
 use sea_orm::{ActiveModelTrait, Set};
 
-use super::{UniqueViolation, conflict, find, internal, to_user, unique_violation};
+use super::{UniqueViolation, conflict, find, to_user, unique_violation};
 use crate::{
     Context, password,
-    validation::{self, field},
+    validation::{Cpf, Email, FullName, NickName, Password, PhoneNumber, field},
 };
 
 /// Creates the user `req.id`, or answers the row a previous delivery of the same request
 /// created (without publishing `user.created` again).
 pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
     // The contract's order: the first failing field is the one reported.
-    let nick_name = validation::nick_name(&req.nick_name)?;
-    let full_name = validation::full_name(&req.full_name)?;
-    validation::password(field::PASSWORD, &req.password)?;
-    let cpf = validation::cpf(&req.cpf)?;
-    let email = validation::email(&req.email)?;
-    let phone_number = validation::phone_number(&req.phone_number)?;
+    let nick_name = NickName::parse(&req.nick_name)?;
+    let full_name = FullName::parse(&req.full_name)?;
+    let password = Password::parse(field::PASSWORD, req.password)?;
+    let cpf = Cpf::parse(&req.cpf)?;
+    let email = Email::parse(&req.email)?;
+    let phone_number = PhoneNumber::parse(&req.phone_number)?;
 
     if let Some(row) = find(&ctx.db, req.id).await? {
         return Ok(to_user(row));
     }
-    let password_hash =
-        password::hash(req.password).await.map_err(|error| internal("cannot hash a password", error))?;
-    let now = users::now();
+    let password_hash = password::hash(password).await.or_internal("hashing a password")?;
+    let now = entities::now();
     let row = users::ActiveModel {
         id: Set(req.id),
-        nick_name_key: Set(users::nick_name_key(&nick_name)),
-        nick_name: Set(nick_name),
-        full_name: Set(full_name),
+        nick_name_key: Set(nick_name.key()),
+        nick_name: Set(nick_name.into()),
+        full_name: Set(full_name.into()),
         password_hash: Set(password_hash),
-        cpf: Set(cpf),
-        email: Set(email),
-        phone_number: Set(phone_number),
+        cpf: Set(cpf.into()),
+        email: Set(email.into()),
+        phone_number: Set(phone_number.into()),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -54,9 +55,11 @@ pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
             Some(violation) => match (find(&ctx.db, req.id).await?, violation) {
                 (Some(row), _) => Ok(to_user(row)),
                 (None, UniqueViolation::Field(field)) => Err(conflict(field)),
-                (None, UniqueViolation::PrimaryKey) => Err(internal("a user id clashed, then vanished", error)),
+                (None, UniqueViolation::PrimaryKey) => {
+                    Err(error).or_internal("inserting a user whose id clashed, then vanished")
+                }
             },
-            None => Err(internal("cannot insert a user", error)),
+            None => Err(error).or_internal("inserting a user"),
         },
     }
 }

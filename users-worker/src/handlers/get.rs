@@ -4,24 +4,20 @@ use std::collections::BTreeSet;
 
 use entities::users;
 use rpc::{
-    RpcError, RpcResult,
+    RpcResult, bounds,
+    error::OrInternal,
     users::{GetUsers, User},
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::{internal, to_user};
+use super::to_user;
 use crate::Context;
 
-/// The most distinct ids one call may ask for: a batch is at most a few pages, and this
-/// keeps the `IN (...)` list far below every database's parameter limit.
-pub const MAX_IDS: usize = 1000;
-
-/// The users among `req.ids` that exist, each once, ordered by id. Absent ids are left out.
+/// The users among `req.ids` that exist, each once, ordered by id. Absent ids are left out;
+/// repeated ones count once towards [`bounds::MAX_IDS`].
 pub async fn get(req: GetUsers, ctx: Context) -> RpcResult<Vec<User>> {
     let ids: BTreeSet<_> = req.ids.into_iter().collect();
-    if ids.len() > MAX_IDS {
-        return Err(RpcError::invalid("ids", format!("at most {MAX_IDS} distinct ids at once")));
-    }
+    bounds::batch_size("ids", ids.len())?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -31,6 +27,6 @@ pub async fn get(req: GetUsers, ctx: Context) -> RpcResult<Vec<User>> {
         .into_partial_model::<users::Profile>()
         .all(&ctx.db)
         .await
-        .map_err(|error| internal("cannot read users", error))?;
+        .or_internal("reading users")?;
     Ok(rows.into_iter().map(to_user).collect())
 }

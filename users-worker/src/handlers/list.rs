@@ -2,31 +2,26 @@
 
 use entities::users;
 use rpc::{
-    Page, RpcError, RpcResult,
+    Page, RpcResult, bounds,
+    error::OrInternal,
     users::{ListUsers, User},
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SelectExt,
 };
 
-use super::{internal, to_user};
+use super::to_user;
 use crate::Context;
-
-/// The largest page (`first` is 0..=100 in the contract).
-pub const MAX_FIRST: u32 = 100;
 
 /// The `first` users whose id comes after `after` (ids are UUIDv7, so by creation time).
 /// Keyset paging stays correct and cheap however deep the page, unlike OFFSET.
 pub async fn list(req: ListUsers, ctx: Context) -> RpcResult<Page<User>> {
-    // The gateway checks this too; the service does not trust its callers with its limits.
-    if req.first > MAX_FIRST {
-        return Err(RpcError::invalid("first", format!("first must be between 0 and {MAX_FIRST}")));
-    }
+    bounds::page_size(req.first)?;
     let req = ListUsers { extras: req.extras.for_page(req.after), ..req };
     // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
     entities::db::read(&ctx.db, req.extras.any(), async |db| read_page(db, &req).await)
         .await
-        .map_err(|error| internal("cannot list users", error))
+        .or_internal("listing users")
 }
 
 async fn read_page(db: &impl ConnectionTrait, req: &ListUsers) -> Result<Page<User>, DbErr> {

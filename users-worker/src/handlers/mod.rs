@@ -2,7 +2,9 @@
 //! [`crate::router`] routes and tests call directly.
 //!
 //! What they share lives here: turning rows into wire types, telling which unique index a
-//! write ran into, and hiding database errors from clients.
+//! write ran into, and the answers for a missing user and a taken value. Errors the client
+//! cannot act on go through [`rpc::error::OrInternal`]; the bounds of pages and look-ups are
+//! [`rpc::bounds`]; rows are stamped by [`entities::now`].
 
 mod by_nick_name;
 mod change_password;
@@ -16,12 +18,12 @@ pub use by_nick_name::by_nick_name;
 pub use change_password::change_password;
 pub use create::create;
 pub use delete::delete;
-pub use get::{MAX_IDS, get};
-pub use list::{MAX_FIRST, list};
+pub use get::get;
+pub use list::list;
 pub use update::update;
 
 use entities::users;
-use rpc::{RpcError, users::User};
+use rpc::{RpcError, error::OrInternal, users::User};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, SqlErr};
 use uuid::Uuid;
 
@@ -42,20 +44,13 @@ fn to_user(row: impl Into<users::Profile>) -> User {
     }
 }
 
-/// Logs what went wrong for the operator and answers the client INTERNAL_SERVER_ERROR,
-/// which reveals nothing (no SQL, no hostnames).
-fn internal(what: &str, error: impl std::fmt::Display) -> RpcError {
-    tracing::error!(%error, "{what}");
-    RpcError::internal()
-}
-
 fn not_found(id: Uuid) -> RpcError {
     RpcError::not_found(format!("no user has the id {id}"))
 }
 
 /// The row with `id`, if any.
 async fn find(db: &DatabaseConnection, id: Uuid) -> Result<Option<users::Model>, RpcError> {
-    users::Entity::find_by_id(id).one(db).await.map_err(|error| internal("cannot read a user", error))
+    users::Entity::find_by_id(id).one(db).await.or_internal("reading a user")
 }
 
 /// Which unique index a failed write ran into.
