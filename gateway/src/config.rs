@@ -61,6 +61,9 @@ pub struct Config {
     #[command(flatten)]
     pub limits: Limits,
 
+    #[command(flatten)]
+    pub connections: crate::serve::ConnectionLimits,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -92,6 +95,7 @@ impl Config {
             rpc_prefetch: 32,
             rpc_lookups_in_flight: 8,
             limits: Limits::default(),
+            connections: crate::serve::ConnectionLimits::default(),
             command: None,
         }
     }

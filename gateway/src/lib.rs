@@ -10,6 +10,7 @@
 //! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time) and the
 //!   document checks async-graphql cannot make.
 //! - [`metrics`]: Prometheus counters.
+//! - [`serve`]: the accept loop, with the deadlines and the cap that bound connections.
 
 pub mod cache;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod graphql;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod serve;
 pub mod startup;
 
 pub use config::Config;

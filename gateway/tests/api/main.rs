@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache;
+mod connections;
 mod hardening;
 mod helpers;
 mod http;
