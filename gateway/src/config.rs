@@ -70,6 +70,9 @@ pub struct Config {
     #[command(flatten)]
     pub limits: Limits,
 
+    #[command(flatten)]
+    pub connections: crate::serve::ConnectionLimits,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -17,6 +17,7 @@
 //! - [`documents`]: parsed documents kept by their text, so repeated queries skip the parser.
 //! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time).
 //! - [`metrics`]: Prometheus counters.
+//! - [`serve`]: the accept loop, with the deadlines and the cap that bound connections.
 
 pub mod cache;
 pub mod config;
@@ -29,6 +30,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod request;
+pub mod serve;
 pub mod startup;
 pub mod state;
 

@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     rpc::process::init_tracing();
+    gateway::serve::raise_open_file_limit();
     let shutdown = rpc::process::shutdown_on_signal();
     let app = Application::build(config, shutdown).await?;
     app.run_until_stopped().await

@@ -14,6 +14,7 @@ pub struct Metrics {
     pub cache_errors: IntCounter,
     /// Events from the services this gateway has applied to its cache, by routing key.
     pub events: IntCounterVec,
+    pub connections: crate::serve::ConnectionMetrics,
 }
 
 impl Metrics {
@@ -43,7 +44,9 @@ impl Metrics {
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors, events }
+        let connections = crate::serve::ConnectionMetrics::new();
+        connections.register(&registry);
+        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors, events, connections }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -33,6 +33,7 @@ pub struct Application {
     /// The embedded services; stopped after the HTTP server has drained.
     services: JoinSet<anyhow::Result<()>>,
     services_shutdown: CancellationToken,
+    connections: crate::serve::ConnectionLimits,
 }
 
 impl Application {
@@ -78,6 +79,7 @@ impl Application {
             shutdown,
             services,
             services_shutdown,
+            connections: config.connections.clone(),
         };
         app.announce(&config);
         Ok(app)
@@ -89,8 +91,8 @@ impl Application {
 
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        let metrics = self.state.metrics.connections.clone();
+        crate::serve::serve(self.listener, router(self.state), &self.connections, metrics, shutdown)
             .await
             .context("HTTP server failed")?;
         // Requests are drained; now the embedded services finish what they hold.

@@ -6,6 +6,7 @@
 
 mod cache;
 mod graphiql;
+mod connections;
 mod hardening;
 mod helpers;
 mod http;
