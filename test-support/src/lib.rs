@@ -6,13 +6,16 @@
 //! `rabbitmqctl`, and reached at `TEST_AMQP_URL` (`amqp://guest:guest@127.0.0.1:5672/%2f` unless
 //! set) with the vhost swapped.
 //!
-//! Beside them, what every suite writes the same way: [`on_both_backends!`] declares each
+//! A test that stops or restarts the broker runs its own node ([`PrivateRabbitMq`]), never the
+//! machine's. Beside them, what every suite writes the same way: [`on_both_backends!`] declares each
 //! scenario once per back end, and [`cpf()`] makes valid CPFs for test users.
 
 mod cpf;
+mod private_rabbitmq;
 mod scenarios;
 
 pub use cpf::cpf;
+pub use private_rabbitmq::PrivateRabbitMq;
 
 use std::{future::Future, path::PathBuf};
 

@@ -30,7 +30,10 @@ pub struct TestApp {
 /// What the distributed back end runs beside the gateway. Dropping it deletes the vhost and the
 /// databases, so they last as long as the test holds its app.
 pub struct Stack {
-    pub vhost: Vhost,
+    /// The broker the stack runs on: a vhost of its own on the machine's RabbitMQ, or a private
+    /// node's ([`spawn_app_on_broker`]).
+    pub amqp_url: String,
+    _vhost: Option<Vhost>,
     pub users_db: TestDatabase,
     pub orders_db: TestDatabase,
     pub users_worker: Option<Worker>,
@@ -82,6 +85,16 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(backend, None, configure).await
+}
+
+/// The distributed back end on a broker the test brings (a [`test_support::PrivateRabbitMq`]'s
+/// URL), instead of a vhost of the machine's.
+pub async fn spawn_app_on_broker(amqp_url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on(Backend::RabbitMq, Some(amqp_url), configure).await
+}
+
+async fn spawn_app_on(backend: Backend, amqp_url: Option<&str>, configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::embedded(data_dir.path().to_owned());
     // Gateways of one test share a cache; other tests never see it.
@@ -96,16 +109,24 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
     let stack = match backend {
         Backend::Embedded => None,
         Backend::RabbitMq => {
-            let vhost = Vhost::create("e2e").await;
+            let (vhost, amqp_url) = match amqp_url {
+                Some(url) => (None, url.to_owned()),
+                None => {
+                    let vhost = Vhost::create("e2e").await;
+                    let url = vhost.url.clone();
+                    (Some(vhost), url)
+                }
+            };
             let (users_db, orders_db) = (
                 TestDatabase::create(test_support::Backend::Postgres, "e2e_users").await,
                 TestDatabase::create(test_support::Backend::Postgres, "e2e_orders").await,
             );
-            let users_worker = start_users_worker(&vhost.url, &users_db.url).await;
-            let orders_worker = start_orders_worker(&vhost.url, &orders_db.url, config.rpc_timeout()).await;
-            config.amqp_url = Some(vhost.url.clone());
+            let users_worker = start_users_worker(&amqp_url, &users_db.url).await;
+            let orders_worker = start_orders_worker(&amqp_url, &orders_db.url, config.rpc_timeout()).await;
+            config.amqp_url = Some(amqp_url.clone());
             Some(Stack {
-                vhost,
+                amqp_url,
+                _vhost: vhost,
                 users_db,
                 orders_db,
                 users_worker: Some(users_worker),

@@ -35,7 +35,7 @@ async fn with_the_orders_worker_down_users_are_served_and_orders_fail_alone() {
     // The worker comes back; the gateway serves orders again without being touched.
     let (url, db) = {
         let stack = app.stack();
-        (stack.vhost.url.clone(), stack.orders_db.url.clone())
+        (stack.amqp_url.clone(), stack.orders_db.url.clone())
     };
     app.stack().orders_worker = Some(start_orders_worker(&url, &db, Duration::from_millis(TIMEOUT_MS)).await);
     app.wait_until_ready().await;
@@ -62,7 +62,7 @@ async fn with_the_users_worker_down_orders_are_served_and_users_fail_alone() {
 
     let (url, db) = {
         let stack = app.stack();
-        (stack.vhost.url.clone(), stack.users_db.url.clone())
+        (stack.amqp_url.clone(), stack.users_db.url.clone())
     };
     app.stack().users_worker = Some(start_users_worker(&url, &db).await);
     app.wait_until_ready().await;
