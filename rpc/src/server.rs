@@ -4,6 +4,7 @@
 use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, sync::Arc};
 
 use futures_util::{FutureExt, future::BoxFuture};
+use tracing::{Span, field::Empty};
 
 use crate::{Method, PING, RpcError, RpcResult, codec};
 
@@ -16,6 +17,17 @@ type Route<S> = Arc<dyn Fn(S, &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, Deco
 pub struct DecodeError {
     pub method: String,
     pub reason: String,
+}
+
+/// Opens the span one message is handled in, whichever transport carried it: its method and,
+/// where the transport has one, its correlation id. The id is declared empty and recorded
+/// after, so that every message's span has the same fields.
+pub fn message_span(method: &str, correlation_id: Option<&str>) -> Span {
+    let span = tracing::info_span!("rpc", method, correlation_id = Empty);
+    if let Some(correlation_id) = correlation_id {
+        span.record("correlation_id", correlation_id);
+    }
+    span
 }
 
 /// Dispatches requests to plain async handlers `fn(request, state) -> RpcResult<response>`.
