@@ -10,10 +10,12 @@ use std::{
 use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
 
 use crate::{
-    Envelope, EventHandler, EventPublisher, RpcError, RpcResult, Service, Transport, codec, events::topic_matches,
-    server::Router,
+    Envelope, EventHandler, EventPublisher, RpcError, RpcResult, Service, Transport, codec,
+    events::topic_matches,
+    server::{Router, message_span},
 };
 
 struct LocalRequest {
@@ -53,15 +55,17 @@ impl LocalHub {
                 () = shutdown.cancelled() => break,
                 request = requests.recv() => {
                     let Some(request) = request else { break };
-                    match router.handle(&request.method, &request.body) {
+                    // In-process calls carry no correlation id: the reply has its own channel.
+                    let span = message_span(&request.method, None);
+                    match span.in_scope(|| router.handle(&request.method, &request.body)) {
                         Ok(reply) => {
                             tracker.spawn(async move {
                                 // The caller may have given up; then nobody wants the reply.
-                                let _ = request.reply.send(reply.await);
+                                let _ = request.reply.send(reply.instrument(span).await);
                             });
                         }
                         Err(error) => {
-                            tracing::warn!(%error, "dropping undecodable in-process request");
+                            tracing::warn!(parent: &span, %error, "dropping undecodable in-process request");
                             let _ = request.reply.send(codec::encode_error(&RpcError::internal()));
                         }
                     }

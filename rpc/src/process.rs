@@ -1,18 +1,43 @@
 //! What every binary does the same way: logging, the shutdown signal and shared defaults.
 
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing::{Subscriber, level_filters::LevelFilter};
+use tracing_subscriber::{EnvFilter, Layer, filter::Targets, fmt, fmt::MakeWriter, prelude::*};
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON when `LOG_FORMAT=json`.
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     let json = std::env::var("LOG_FORMAT").is_ok_and(|format| format == "json");
-    let registry = tracing_subscriber::registry().with(filter);
-    if json {
-        registry.with(fmt::layer().json().with_writer(std::io::stderr)).init();
-    } else {
-        registry.with(fmt::layer().with_writer(std::io::stderr)).init();
-    }
+    subscriber(rust_log.as_deref(), json, std::io::stderr).init();
+}
+
+/// What [`init_tracing`] installs, writing to `writer`: `rust_log`'s directives (`info` when
+/// missing or invalid), then [`no_message_bodies`] over them.
+pub fn subscriber<W>(rust_log: Option<&str>, json: bool, writer: W) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let filter =
+        rust_log.and_then(|directives| EnvFilter::try_new(directives).ok()).unwrap_or_else(|| EnvFilter::new("info"));
+    let format =
+        if json { fmt::layer().json().with_writer(writer).boxed() } else { fmt::layer().with_writer(writer).boxed() };
+    tracing_subscriber::registry().with(filter).with(no_message_bodies()).with(format)
+}
+
+/// Keeps the RabbitMQ client's logs that print whole frames out of every log, whatever
+/// `RUST_LOG` says: at TRACE lapin logs each frame it reads and writes, message bodies
+/// (passwords) and the login included. A filter of its own rather than directives appended
+/// to `RUST_LOG`'s, because a more specific directive there (`lapin::channels=trace`) would
+/// win over ours.
+pub fn no_message_bodies() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        // Also covers amq_protocol_tcp, _types and _uri: targets match by prefix.
+        .with_target("amq_protocol", LevelFilter::DEBUG)
+        .with_target("lapin", LevelFilter::DEBUG)
+        // Warns with a returned message whole, body included. Only messages published as
+        // `mandatory` come back, and we publish none.
+        .with_target("lapin::returned_messages", LevelFilter::OFF)
 }
 
 /// A token cancelled on the first SIGINT or SIGTERM.

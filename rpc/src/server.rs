@@ -4,6 +4,8 @@
 use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, sync::Arc};
 
 use futures_util::{FutureExt, future::BoxFuture};
+use serde_json::error::Category;
+use tracing::{Span, field::Empty};
 
 use crate::{Method, PING, RpcError, RpcResult, codec};
 
@@ -16,6 +18,29 @@ type Route<S> = Arc<dyn Fn(S, &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, Deco
 pub struct DecodeError {
     pub method: String,
     pub reason: String,
+}
+
+/// Why a body is not a request, quoting none of its values: serde's own messages quote the
+/// value they refused (`invalid type: string "hunter2"`), and this reason is logged.
+fn decode_reason(error: &serde_json::Error) -> String {
+    let what = match error.classify() {
+        Category::Syntax => "not JSON",
+        Category::Eof => "truncated JSON",
+        Category::Data => "not a request of this method",
+        Category::Io => "unreadable",
+    };
+    format!("{what} (line {}, column {})", error.line(), error.column())
+}
+
+/// Opens the span one message is handled in, whichever transport carried it: its method and,
+/// where the transport has one, its correlation id. The id is declared empty and recorded
+/// after, so that every message's span has the same fields.
+pub fn message_span(method: &str, correlation_id: Option<&str>) -> Span {
+    let span = tracing::info_span!("rpc", method, correlation_id = Empty);
+    if let Some(correlation_id) = correlation_id {
+        span.record("correlation_id", correlation_id);
+    }
+    span
 }
 
 /// Dispatches requests to plain async handlers `fn(request, state) -> RpcResult<response>`.
@@ -38,7 +63,7 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
     {
         let route: Route<S> = Arc::new(move |state, body| {
             let request: M = serde_json::from_slice(body)
-                .map_err(|error| DecodeError { method: M::NAME.to_owned(), reason: error.to_string() })?;
+                .map_err(|error| DecodeError { method: M::NAME.to_owned(), reason: decode_reason(&error) })?;
             let reply = handler(request, state);
             Ok(async move { codec::encode_reply(&reply.await) }.boxed())
         });
@@ -73,5 +98,19 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
             }
         }
         .boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_reason;
+
+    #[test]
+    fn the_reason_a_body_is_refused_quotes_none_of_its_values() {
+        let Err(error) = serde_json::from_slice::<u32>(br#""hunter2""#) else { panic!("a string is not a u32") };
+        assert!(error.to_string().contains("hunter2"), "serde quotes the value: {error}");
+        assert_eq!(decode_reason(&error), "not a request of this method (line 1, column 9)");
+        let Err(error) = serde_json::from_slice::<u32>(b"nope") else { panic!("not JSON") };
+        assert!(decode_reason(&error).starts_with("not JSON"), "{}", decode_reason(&error));
     }
 }

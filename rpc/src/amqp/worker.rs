@@ -1,0 +1,178 @@
+//! The answering side: a worker consumes its service's queue, handles up to `prefetch`
+//! messages at once, and acks each only after its reply is published.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use lapin::{
+    BasicProperties, Channel, Consumer,
+    message::Delivery,
+    options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions},
+    types::{AMQPValue, FieldTable, ShortString},
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::Instrument;
+
+use super::{
+    TRANSIENT, declare_service_queues,
+    reconnect::{Connector, Ended},
+};
+use crate::{RpcError, Service, codec, server::Router, server::message_span};
+
+/// How a worker consumes its queue.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub url: String,
+    /// How many messages a worker holds, and so handles at once.
+    pub prefetch: u16,
+}
+
+/// Answers `service`'s queue with `router` until `shutdown`; reconnects whenever the broker
+/// goes away. On `shutdown` it stops taking messages, finishes and acks those it holds, and
+/// closes the connection.
+///
+/// The consume loop runs as a task of its own: awaited in place from `main`, it would run on
+/// the thread of `block_on`, and every delivery would cost one more thread hand-off to reach
+/// the runtime's workers.
+pub async fn serve<S: Clone + Send + Sync + 'static>(
+    options: ServeOptions,
+    service: Service,
+    router: Router<S>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tokio::spawn(consume(options, service, router, shutdown)).await?
+}
+
+async fn consume<S: Clone + Send + Sync + 'static>(
+    options: ServeOptions,
+    service: Service,
+    router: Router<S>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let ServeOptions { url, prefetch } = options;
+    let connector = Connector::new(url, format!("{}-worker", service.name()));
+    let (router, tracker) = (&Arc::new(router), &TaskTracker::new());
+    let stop = &shutdown;
+    let session = |(channel, mut consumer): (Channel, Consumer)| async move {
+        tracing::info!(queue = service.queue(), prefetch, "worker consuming");
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => {
+                    // Stop deliveries, then handle what the broker already sent us: the
+                    // stream yields those and ends after the cancel. The acks need this
+                    // connection, so it stays open until every handler is done.
+                    if let Err(error) = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await {
+                        tracing::warn!(%error, "cannot cancel the consumer");
+                    }
+                    while let Some(Ok(delivery)) = consumer.next().await {
+                        tracker.spawn(handle_delivery(channel.clone(), router.clone(), service, delivery));
+                    }
+                    tracker.close();
+                    tracker.wait().await;
+                    return Ended::Stopped;
+                }
+                delivery = consumer.next() => match delivery {
+                    Some(Ok(delivery)) => {
+                        tracker.spawn(handle_delivery(channel.clone(), router.clone(), service, delivery));
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "worker lost the broker");
+                        return Ended::Lost;
+                    }
+                    None => return Ended::Lost,
+                },
+            }
+        }
+    };
+    connector.keep_connected(&shutdown, |channel| open(channel, service, prefetch), session).await;
+    // Shutdown may also come while disconnected, with handlers of the last session still
+    // running (their acks will fail, and the broker redelivers those messages).
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!(queue = service.queue(), "worker stopped");
+    Ok(())
+}
+
+async fn open(channel: Channel, service: Service, prefetch: u16) -> lapin::Result<(Channel, Consumer)> {
+    declare_service_queues(&channel, service).await?;
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let consumer = channel
+        .basic_consume(service.queue().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await?;
+    Ok((channel, consumer))
+}
+
+async fn handle_delivery<S: Clone + Send + Sync + 'static>(
+    channel: Channel,
+    router: Arc<Router<S>>,
+    service: Service,
+    delivery: Delivery,
+) {
+    let properties = &delivery.properties;
+    let method = properties.kind().as_ref().map(ShortString::as_str).unwrap_or_default();
+    let correlation_id = properties.correlation_id().as_ref().map(ShortString::as_str);
+    let span = message_span(method, correlation_id);
+    let reply = match span.in_scope(|| router.handle(method, &delivery.data)) {
+        Ok(reply) => Some(reply.instrument(span.clone()).await),
+        Err(error) => {
+            tracing::warn!(parent: &span, %error, "dead-lettering an undecodable message");
+            if let Err(error) = dead_letter(&channel, service, &delivery, &error.reason).await {
+                // Leave it unacked: the broker gives it back after we reconnect.
+                tracing::error!(parent: &span, %error, "cannot dead-letter; leaving the message to the broker");
+                return;
+            }
+            // Tell the caller at once rather than let it wait for its deadline.
+            Some(codec::encode_error(&RpcError::internal()))
+        }
+    };
+    let publish_reply = async {
+        let (Some(reply), Some(reply_to)) = (reply, properties.reply_to()) else { return Ok(()) };
+        let reply_properties = BasicProperties::default()
+            .with_correlation_id(correlation_id.unwrap_or_default().into())
+            .with_content_type(codec::CONTENT_TYPE.into())
+            .with_delivery_mode(TRANSIENT);
+        let options = BasicPublishOptions::default();
+        channel.basic_publish("".into(), reply_to.clone(), options, &reply, reply_properties).await.map(drop)
+    };
+    // The ack goes out on the same channel right behind the reply (`join!` queues the reply's
+    // frames first), so the broker sees it only after the reply; and if the reply cannot be
+    // written, neither can the ack, and the broker redelivers. Waiting for both at once costs
+    // one hand-off with the connection's thread instead of two.
+    let (published, acked) = tokio::join!(publish_reply, delivery.ack(BasicAckOptions::default()));
+    if let Err(error) = published {
+        tracing::warn!(parent: &span, %error, "cannot publish the reply; the request will be redelivered");
+        return;
+    }
+    match acked {
+        Ok(true) => {}
+        // After a reconnect the delivery tag belongs to a dead channel: the broker redelivers.
+        Ok(false) => tracing::warn!(parent: &span, "ack not delivered; the broker will redeliver"),
+        Err(error) => tracing::warn!(parent: &span, %error, "cannot ack; the broker will redeliver"),
+    }
+}
+
+/// Moves an undecodable message to the service's dead-letter queue, keeping it transient
+/// (it may hold a password) and noting why in a header.
+async fn dead_letter(channel: &Channel, service: Service, delivery: &Delivery, reason: &str) -> lapin::Result<()> {
+    let mut headers = FieldTable::default();
+    headers.insert("x-rpc-error".into(), AMQPValue::LongString(reason.into()));
+    // Keep what tells the message apart, not the expiration: a dead letter waits for a human.
+    let original = &delivery.properties;
+    let mut properties = BasicProperties::default().with_headers(headers).with_delivery_mode(TRANSIENT);
+    if let Some(method) = original.kind() {
+        properties = properties.with_type(method.clone());
+    }
+    if let Some(correlation_id) = original.correlation_id() {
+        properties = properties.with_correlation_id(correlation_id.clone());
+    }
+    channel
+        .basic_publish(
+            "".into(),
+            service.dead_letter_queue().into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            properties,
+        )
+        .await?;
+    Ok(())
+}
