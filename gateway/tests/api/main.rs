@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod cache;
-mod graphiql;
 mod connections;
+mod graphiql;
 mod hardening;
 mod helpers;
 mod http;
