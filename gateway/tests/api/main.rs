@@ -65,3 +65,4 @@ test_support::on_both_backends! {
 mod cors;
 mod field_errors;
 mod nick_names;
+mod routes;
