@@ -50,6 +50,9 @@ pub enum CorsOrigin {
     Any,
     /// `scheme://host[:port]`, lower case, as a browser sends it in `Origin`.
     Origin(HeaderValue),
+    /// An empty item: `CORS_ALLOWED_ORIGINS=` (as a compose file passes an unset variable) or
+    /// a trailing comma. It allows nothing.
+    Nothing,
 }
 
 impl fmt::Display for CorsOrigin {
@@ -57,6 +60,7 @@ impl fmt::Display for CorsOrigin {
         match self {
             Self::Any => f.write_str("*"),
             Self::Origin(origin) => f.write_str(origin.to_str().unwrap_or_default()),
+            Self::Nothing => Ok(()),
         }
     }
 }
@@ -65,8 +69,10 @@ impl fmt::Display for CorsOrigin {
 /// `Origin` header never has a path, so `http://localhost:5173/` would never match).
 pub fn parse_origin(text: &str) -> Result<CorsOrigin, String> {
     let text = text.trim();
-    if text == "*" {
-        return Ok(CorsOrigin::Any);
+    match text {
+        "*" => return Ok(CorsOrigin::Any),
+        "" => return Ok(CorsOrigin::Nothing),
+        _ => {}
     }
     let explain = |why: &str| {
         format!(
@@ -116,10 +122,11 @@ impl Cors {
     /// other origins is refused: it would allow every origin, without credentials, which is
     /// not what listing origins asks for.
     pub fn new(origins: &[CorsOrigin]) -> anyhow::Result<Option<Arc<Self>>> {
+        let origins: Vec<&CorsOrigin> = origins.iter().filter(|origin| **origin != CorsOrigin::Nothing).collect();
         if origins.is_empty() {
             return Ok(None);
         }
-        let any = origins.contains(&CorsOrigin::Any);
+        let any = origins.contains(&&CorsOrigin::Any);
         anyhow::ensure!(
             !any || origins.len() == 1,
             "CORS_ALLOWED_ORIGINS is either * alone (any origin, without credentials) or a list of \
@@ -134,8 +141,8 @@ impl Cors {
         let origins: Vec<HeaderValue> = origins
             .iter()
             .filter_map(|origin| match origin {
-                CorsOrigin::Any => None,
                 CorsOrigin::Origin(origin) => Some(origin.clone()),
+                CorsOrigin::Any | CorsOrigin::Nothing => None,
             })
             .collect();
         let layer = if any {
@@ -195,7 +202,6 @@ mod tests {
             ("http://exa mple.com", "host"),
             ("http://example.com:99999", "port"),
             ("http://user@example.com", "user name"),
-            ("", "no scheme"),
             ("null", "no scheme"),
         ] {
             let error = parse_origin(origin).unwrap_err();
@@ -209,6 +215,8 @@ mod tests {
         let error = Cors::new(&list).err().unwrap().to_string();
         assert!(error.contains("* alone"), "{error}");
         assert!(Cors::new(&[]).unwrap().is_none());
+        assert_eq!(parse_origin(" "), Ok(CorsOrigin::Nothing));
+        assert!(Cors::new(&[CorsOrigin::Nothing]).unwrap().is_none(), "CORS_ALLOWED_ORIGINS= is no CORS");
         assert!(Cors::new(&list[..1]).unwrap().is_some());
     }
 }
