@@ -66,6 +66,12 @@ pub struct Config {
     #[arg(long, env = "RPC_LOOKUPS_IN_FLIGHT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub rpc_lookups_in_flight: u16,
 
+    /// The origins whose pages may call the API from a browser (CORS), comma-separated:
+    /// `scheme://host[:port]` each, or `*` alone (any origin, without credentials). Unset: none,
+    /// same origin only.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = crate::http::cors::parse_origin)]
+    pub cors_allowed_origins: Vec<crate::http::cors::CorsOrigin>,
+
     // Limits of the GraphQL edge (`limits.rs`): depth, complexity, aliases, sizes, time.
     #[command(flatten)]
     pub limits: Limits,

@@ -6,13 +6,20 @@
 //! without one is GraphiQL, for browsers. Every request has a deadline (504), and a panic is
 //! a 500 (README, "Limits"). Every response carries `x-request-id`, every error
 //! `extensions.requestId`, and the request's log lines sit in a span with the same id.
+//!
+//! Every route answers an error in the GraphQL shape: an unknown path (`GET /` too) is 404
+//! NOT_FOUND naming `/graphql` ([`no_such_path`]), a method a path does not take is 405
+//! METHOD_NOT_ALLOWED with `Allow` ([`method_not_allowed`]), a query string that does not
+//! read is 400 BAD_REQUEST. CORS, when configured, is [`cors`].
+
+pub mod cors;
 
 use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use axum::{
     Extension, Router,
-    extract::{DefaultBodyLimit, Query, Request as HttpRequest, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{DefaultBodyLimit, Query, Request as HttpRequest, State, rejection::QueryRejection},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     middleware::{self, Next},
     response::IntoResponse,
     routing::get,
@@ -29,20 +36,50 @@ use crate::{
     state::AppState,
 };
 
-pub fn router(state: AppState) -> Router {
+/// The routes; with `cors`, the origins it allows may call them from a browser.
+pub fn router(state: AppState, cors: Option<Arc<cors::Cors>>) -> Router {
     let max_body_bytes = state.limits().max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::graphiql::routes())
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn(with_request_id))
-        .with_state(state)
+        // After every route: it is given to each route's own methods.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(no_such_path)
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    // Inside the request id: a preflight, which CORS answers alone, has one too.
+    let router = match cors {
+        Some(cors) => router.layer(middleware::from_fn_with_state(cors, cors::Cors::apply)),
+        None => router,
+    };
+    router.layer(middleware::from_fn(with_request_id)).with_state(state)
 }
 
 const REQUEST_ID: &str = "x-request-id";
+
+/// Any path but ours, `GET /` included. An error rather than a redirect to `/graphql`: one
+/// answer for every client (an API client that got its URL wrong learns it from the message,
+/// where a redirect would turn its POST into a GET of GraphiQL), and `/` is never mistaken for a
+/// live endpoint by a probe.
+async fn no_such_path(Extension(id): Extension<RequestId>, uri: Uri) -> axum::response::Response {
+    respond::error(&id, &RequestError::NoSuchPath { path: uri.path().to_owned() })
+}
+
+/// A method a path does not take; axum adds the `Allow` header of the path. `OPTIONS` gets
+/// here when no CORS preflight applies (no CORS configured, an origin it does not allow, or not
+/// a preflight): a 405 in the GraphQL shape rather than a bodiless 204, since this API takes
+/// OPTIONS for CORS preflights only, and a browser app on an origin that is not allowed then
+/// fails its preflight (not 2xx) with a reason a person can read in the network tab.
+async fn method_not_allowed(Extension(id): Extension<RequestId>, method: Method) -> axum::response::Response {
+    let error = if method == Method::OPTIONS {
+        RequestError::NotAPreflight
+    } else {
+        RequestError::MethodNotAllowed { method: method.to_string() }
+    };
+    respond::error(&id, &error)
+}
 
 /// Takes the client's `x-request-id` when it is sane, else makes a UUIDv7; runs the request
 /// in a span that carries it, and sends it back.
@@ -91,8 +128,13 @@ async fn graphql_get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
     headers: HeaderMap,
-    Query(params): Query<GetParams>,
+    params: Result<Query<GetParams>, QueryRejection>,
 ) -> axum::response::Response {
+    // A query string that does not read (a parameter twice, say): axum would answer plain text.
+    let Query(params) = match params {
+        Ok(params) => params,
+        Err(rejection) => return respond::error(&id, &RequestError::UnreadableQueryString(rejection)),
+    };
     let run = async {
         let GetParams { query, variables, operation_name } = params;
         match query {

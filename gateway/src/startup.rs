@@ -21,7 +21,7 @@ use crate::{
     },
     config::Config,
     graphql::{Gateway, build_schema, build_schema_validating, loaders::Lookups},
-    http::router,
+    http::{cors::Cors, router},
     metrics::Metrics,
     state::AppState,
 };
@@ -29,6 +29,7 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    cors: Option<Arc<Cors>>,
     shutdown: CancellationToken,
     /// The embedded services; stopped after the HTTP server has drained.
     services: JoinSet<anyhow::Result<()>>,
@@ -46,6 +47,7 @@ impl Application {
             "AMQP_URL is required: this gateway was built without the `embedded` feature, so it cannot \
              run the services itself; set AMQP_URL to the RabbitMQ where users-worker and orders-worker consume"
         );
+        let cors = Cors::new(&config.cors_allowed_origins)?;
         let metrics = Metrics::new();
         let broker = Broker::from_url(config.amqp_url.clone());
         let services_shutdown = CancellationToken::new();
@@ -76,6 +78,7 @@ impl Application {
         let app = Self {
             listener,
             state: AppState { schema, validated_schema, documents: Arc::default(), rpc, lookups, cache, metrics },
+            cors,
             shutdown,
             services,
             services_shutdown,
@@ -92,7 +95,7 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         let metrics = self.state.metrics.connections.clone();
-        crate::serve::serve(self.listener, router(self.state), &self.connections, metrics, shutdown)
+        crate::serve::serve(self.listener, router(self.state, self.cors), &self.connections, metrics, shutdown)
             .await
             .context("HTTP server failed")?;
         // Requests are drained; now the embedded services finish what they hold.

@@ -36,10 +36,11 @@ impl ScalarType for UuidInput {
     fn parse(value: Value) -> InputValueResult<Self> {
         match value {
             Value::String(text) => Ok(UuidInput(Uuid::parse_str(&text).ok())),
-            // Null reaches here only for a required one (an optional one is None before), when
-            // a variable declared nullable was left out.
-            Value::Number(_) | Value::Null => Ok(UuidInput(None)),
-            other => Err(InputValueError::expected_type(other)),
+            // Anything else is not a UUID either, refused by the resolver on its field: a
+            // number, a boolean, an enum, a list, an object; and null, which reaches here only
+            // for a required one (an optional one is None before), when a variable declared
+            // nullable was left out.
+            _ => Ok(UuidInput(None)),
         }
     }
 

@@ -3,7 +3,10 @@
 //! `respond` renders it.
 
 use async_graphql::{ServerError, parser};
-use axum::{extract::rejection::BytesRejection, http::StatusCode};
+use axum::{
+    extract::rejection::{BytesRejection, QueryRejection},
+    http::StatusCode,
+};
 use rpc::ErrorCode;
 
 use crate::graphql::error::{INTERNAL_MESSAGE, code};
@@ -62,6 +65,17 @@ pub enum RequestError {
     IntrospectionDisabled,
     #[error("cannot spread fragment \"{0}\" within itself")]
     FragmentCycle(String),
+
+    // Of the HTTP request, before any stage (`http`): every route answers the GraphQL shape.
+    #[error("there is nothing at {path}: the GraphQL endpoint is /graphql")]
+    NoSuchPath { path: String },
+    #[error("{method} is not allowed here")]
+    MethodNotAllowed { method: String },
+    #[error("OPTIONS answers CORS preflights only, from the origins in CORS_ALLOWED_ORIGINS")]
+    NotAPreflight,
+    // axum's message says what is wrong; the query string is the client's own.
+    #[error("{}", .0.body_text())]
+    UnreadableQueryString(#[source] QueryRejection),
 }
 
 impl RequestError {
@@ -88,6 +102,9 @@ impl RequestError {
             Self::TooManyRootFields { .. } => code::TOO_MANY_ROOT_FIELDS,
             Self::IntrospectionDisabled => code::INTROSPECTION_DISABLED,
             Self::FragmentCycle(_) => code::GRAPHQL_VALIDATION_FAILED,
+            Self::NoSuchPath { .. } => code::NOT_FOUND,
+            Self::MethodNotAllowed { .. } | Self::NotAPreflight => code::METHOD_NOT_ALLOWED,
+            Self::UnreadableQueryString(_) => code::BAD_REQUEST,
         }
     }
 
@@ -117,6 +134,9 @@ impl RequestError {
             | Self::TooManyRootFields { .. }
             | Self::IntrospectionDisabled
             | Self::FragmentCycle(_) => StatusCode::BAD_REQUEST,
+            Self::NoSuchPath { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } | Self::NotAPreflight => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnreadableQueryString(rejection) => rejection.status(),
         }
     }
 

@@ -1,9 +1,12 @@
 //! The execute stage: one prepared GraphQL request, validated and run by async-graphql with
-//! DataLoaders of its own ([`RequestScope`]), its errors given their codes and the request id.
+//! DataLoaders of its own ([`RequestScope`]), its errors given their codes and the request id,
+//! and the nulls of its failed fields where the specification puts them ([`nulls`]).
 
-use async_graphql::{Response, Value};
+mod nulls;
 
-use super::{id::RequestId, parse::Prepared, validate::Validation};
+use async_graphql::Response;
+
+use super::{id::RequestId, parse::Prepared, respond, validate::Validation};
 use crate::{
     graphql::{
         error::{add_request_error_codes, finish_errors},
@@ -18,13 +21,17 @@ pub async fn execute(state: &AppState, id: &RequestId, prepared: Prepared) -> (R
     let (request, validation) = Validation::of(prepared);
     let schema = validation.schema(state);
     let scope = RequestScope::default();
-    let request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
+    let mut request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
+    // The text stays here, for `nulls` to read the document again if a field fails: async-graphql
+    // runs the parsed document the prepare stage gave the request, and no extension of ours
+    // reads the text.
+    let query = std::mem::take(&mut request.query);
+    let operation_name = request.operation_name.clone();
     let mut response = scope.run(schema.execute(request)).await;
-    // Field errors always have a path; errors of the request as a whole have none, and
-    // leave no data.
-    let request_failed = response.data == Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty());
+    if response.errors.iter().any(|error| !error.path.is_empty()) {
+        nulls::propagate(&mut response.data, &response.errors, &query, operation_name.as_deref());
+    }
+    let request_failed = respond::could_not_run(&response);
     validation.ran(request_failed);
     add_request_error_codes(&mut response.errors);
     finish_errors(&mut response.errors, &id.0);

@@ -3,11 +3,12 @@
 //! request as a whole, alone, in the same shape ([`error`]). Every error carries
 //! `extensions.code` and `extensions.requestId`.
 
-use async_graphql::{BatchResponse, Response};
+use async_graphql::{BatchResponse, Response, Value};
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::IntoResponse,
 };
+use serde::{Serialize, Serializer, ser::SerializeMap as _};
 
 use super::{
     error::RequestError,
@@ -30,13 +31,54 @@ pub fn graphql(
     } else {
         StatusCode::OK
     };
-    match serde_json::to_vec(body) {
+    match serde_json::to_vec(&Answer(body)) {
         Ok(json) => (status, [(header::CONTENT_TYPE, response_type.content_type())], json).into_response(),
         Err(error) => {
             tracing::error!(%error, "cannot encode a GraphQL response");
             self::error(id, &RequestError::Internal)
         }
     }
+}
+
+/// A [`BatchResponse`] as the GraphQL over HTTP spec wants it: async-graphql always writes
+/// `data`, but an operation that could not run (refused, or failed to parse, validate or
+/// coerce its variables: errors with no path, and no data) has no `data` key at all, since it
+/// never executed. An operation that ran is written by async-graphql as is, so the success
+/// path costs one comparison.
+struct Answer<'a>(&'a BatchResponse);
+
+impl Serialize for Answer<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            BatchResponse::Single(response) => Operation(response).serialize(serializer),
+            BatchResponse::Batch(responses) => serializer.collect_seq(responses.iter().map(Operation)),
+        }
+    }
+}
+
+struct Operation<'a>(&'a Response);
+
+impl Serialize for Operation<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let response = self.0;
+        if !could_not_run(response) {
+            return response.serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("errors", &response.errors)?;
+        if !response.extensions.is_empty() {
+            map.serialize_entry("extensions", &response.extensions)?;
+        }
+        map.end()
+    }
+}
+
+/// Whether an operation never executed: no data, and only errors of the request as a whole
+/// (a field's error always has a path; a null propagated up to `data` comes with one).
+pub fn could_not_run(response: &Response) -> bool {
+    response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
 }
 
 /// The response to an operation refused before it ran: nothing of it ran.

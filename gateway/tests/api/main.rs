@@ -4,6 +4,7 @@
 #![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used)]
 
+mod broker_restart;
 mod cache;
 mod connections;
 mod graphiql;
@@ -63,5 +64,7 @@ test_support::on_both_backends! {
     http::a_malformed_uuid_is_bad_user_input_on_its_field,
     http::no_output_type_has_a_password_field,
 }
+mod cors;
 mod field_errors;
 mod nick_names;
+mod routes;

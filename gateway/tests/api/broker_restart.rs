@@ -1,16 +1,10 @@
 //! RabbitMQ restarts under a running stack: the gateway and both workers reconnect by
 //! themselves and serve again. The broker restarted is a node of this test's own
 //! ([`PrivateRabbitMq`]): the machine's serves the other tests running beside it.
-#![cfg(feature = "embedded")]
-#![allow(clippy::unwrap_used)]
-
-#[path = "api/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-
-use helpers::*;
 use serde_json::json;
 use test_support::PrivateRabbitMq;
+
+use crate::helpers::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_broker_restart_the_gateway_and_workers_recover_by_themselves() {
