@@ -26,13 +26,12 @@ use axum::{
 };
 use futures_util::FutureExt;
 use rpc::Service;
-use serde::Deserialize;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
     limits::Limits,
-    request::{self, error::RequestError, id::RequestId, negotiate, respond},
+    request::{self, error::RequestError, id::RequestId, negotiate, read::QueryString, respond},
     state::AppState,
 };
 
@@ -116,19 +115,11 @@ async fn graphql_post(
     within_deadline(&id, state.limits(), request::post(&state, &id, request)).await
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GetParams {
-    query: Option<String>,
-    variables: Option<String>,
-    operation_name: Option<String>,
-}
-
 async fn graphql_get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
     headers: HeaderMap,
-    params: Result<Query<GetParams>, QueryRejection>,
+    params: Result<Query<QueryString>, QueryRejection>,
 ) -> axum::response::Response {
     // A query string that does not read (a parameter twice, say): axum would answer plain text.
     let Query(params) = match params {
@@ -136,10 +127,9 @@ async fn graphql_get(
         Err(rejection) => return respond::error(&id, &RequestError::UnreadableQueryString(rejection)),
     };
     let run = async {
-        let GetParams { query, variables, operation_name } = params;
-        match query {
-            Some(query) => request::get(&state, &id, &headers, query, variables, operation_name).await,
-            None => graphiql(&id, state.limits(), &headers),
+        match params {
+            QueryString { query: None, extensions: None, .. } => graphiql(&id, state.limits(), &headers),
+            params => request::get(&state, &id, &headers, params).await,
         }
     };
     within_deadline(&id, state.limits(), run).await

@@ -40,9 +40,18 @@ pub struct Limits {
     pub max_root_fields: usize,
 
     /// The largest POST body, in bytes; larger is a 413. Default 1 MiB (1048576): the
-    /// introspection query is a few KiB, and no input of the contract comes near 100 KiB.
+    /// introspection query is a few KiB, and no input of the contract comes near 100 KiB. It
+    /// holds a full batch of texts at MAX_QUERY_BYTES (10 × 64 KiB) with room for variables.
     #[arg(long = "max-body-bytes", env = "MAX_BODY_BYTES", default_value_t = Limits::DEFAULT.max_body_bytes)]
     pub max_body_bytes: usize,
+
+    /// The longest query text, in bytes; longer is refused with QUERY_TOO_LARGE before it is
+    /// scanned or parsed (POST, GET, and texts registered as persisted queries). Default 64 KiB
+    /// (65536): GraphiQL's introspection query is about 2 KiB and large generated client
+    /// documents stay within tens of KiB, while parsing costs the gateway CPU in proportion to
+    /// the text, hundreds of milliseconds for a megabyte.
+    #[arg(long = "max-query-bytes", env = "MAX_QUERY_BYTES", default_value_t = Limits::DEFAULT.max_query_bytes)]
+    pub max_query_bytes: usize,
 
     /// How many operations one batched POST may carry. Default 10: Apollo's batch link
     /// sends at most 10.
@@ -84,6 +93,7 @@ impl Limits {
         max_aliases: 30,
         max_root_fields: 20,
         max_body_bytes: 1024 * 1024,
+        max_query_bytes: 64 * 1024,
         max_batch_size: 10,
         request_timeout_ms: 15_000,
         introspection: true,
@@ -109,6 +119,8 @@ mod tests {
     fn the_defaults_are_the_documented_ones() {
         let limits = Limits::default();
         assert_eq!(limits.max_body_bytes, 1_048_576);
+        assert_eq!(limits.max_query_bytes, 65_536);
+        assert!(limits.max_query_bytes * limits.max_batch_size < limits.max_body_bytes);
         assert!(limits.introspection && limits.graphiql);
         assert_eq!(limits.request_timeout(), Duration::from_secs(15));
     }

@@ -23,6 +23,7 @@ use crate::{
     graphql::{Gateway, build_schema, build_schema_validating, loaders::Lookups},
     http::{cors::Cors, router},
     metrics::Metrics,
+    request::persisted::PersistedQueries,
     state::AppState,
 };
 
@@ -62,7 +63,18 @@ impl Application {
         if broker.is_embedded() {
             crate::embedded::start(&config, &broker, &rpc, &mut services, &services_shutdown).await?;
         }
-        let cache = Arc::new(build_cache(&config, &metrics)?);
+        // One Redis connection for the field cache and the persisted queries.
+        let (ttl, timeout) =
+            (Duration::from_secs(config.cache_ttl_seconds), Duration::from_millis(config.cache_timeout_ms));
+        let redis = match &config.redis_url {
+            Some(url) => {
+                Some(Arc::new(RedisStore::new(url, timeout, generation_ttl(ttl)).context("invalid REDIS_URL")?))
+            }
+            None => None,
+        };
+        let cache = Arc::new(build_cache(&config, redis.clone(), ttl, timeout, &metrics));
+        let persisted_queries =
+            Arc::new(PersistedQueries::new(redis, &config.cache_key_prefix, timeout, metrics.clone()));
         services
             .spawn(cache.clone().flush_invalidations(Duration::from_millis(250), services_shutdown.clone()).map(Ok));
         services.spawn(
@@ -77,7 +89,16 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
         let app = Self {
             listener,
-            state: AppState { schema, validated_schema, documents: Arc::default(), rpc, lookups, cache, metrics },
+            state: AppState {
+                schema,
+                validated_schema,
+                documents: Arc::default(),
+                persisted_queries,
+                rpc,
+                lookups,
+                cache,
+                metrics,
+            },
             cors,
             shutdown,
             services,
@@ -135,14 +156,18 @@ impl Application {
     }
 }
 
-fn build_cache(config: &Config, metrics: &Metrics) -> anyhow::Result<FieldCache> {
-    let ttl = Duration::from_secs(config.cache_ttl_seconds);
-    let timeout = Duration::from_millis(config.cache_timeout_ms);
-    let store: Arc<dyn Store> = match &config.redis_url {
-        Some(url) => Arc::new(RedisStore::new(url, timeout, generation_ttl(ttl)).context("invalid REDIS_URL")?),
+fn build_cache(
+    config: &Config,
+    redis: Option<Arc<RedisStore>>,
+    ttl: Duration,
+    timeout: Duration,
+    metrics: &Metrics,
+) -> FieldCache {
+    let store: Arc<dyn Store> = match redis {
+        Some(redis) => redis,
         None => Arc::new(MemoryStore::new(generation_ttl(ttl))),
     };
-    Ok(FieldCache::new(Some(store), ttl, timeout, Keys::new(&config.cache_key_prefix), metrics.clone()))
+    FieldCache::new(Some(store), ttl, timeout, Keys::new(&config.cache_key_prefix), metrics.clone())
 }
 
 /// Writes the services make on their own (the `user.deleted` cascade) reach this gateway's

@@ -10,6 +10,7 @@ use crate::{
     graphql::{AppSchema, loaders::Lookups},
     limits::Limits,
     metrics::Metrics,
+    request::persisted::PersistedQueries,
 };
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppState {
     /// documents that passed every rule before ([`Documents`]).
     pub validated_schema: AppSchema,
     pub documents: Arc<Documents>,
+    /// The texts of automatic persisted queries, by hash.
+    pub persisted_queries: Arc<PersistedQueries>,
     pub rpc: RpcClient,
     pub lookups: Arc<Lookups>,
     pub cache: Arc<FieldCache>,

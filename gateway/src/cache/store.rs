@@ -132,6 +132,27 @@ impl Store for RedisStore {
     }
 }
 
+/// Plain values under plain keys, outside generations: for what is not a field and never
+/// changes under its key (the texts of persisted queries, `request::persisted`).
+impl RedisStore {
+    pub async fn get_plain(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut connection = self.connection.clone();
+        Ok(redis::cmd("GET").arg(key).query_async(&mut connection).await?)
+    }
+
+    pub async fn set_plain(&self, key: &str, value: &[u8], ttl: Duration) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// This process's memory, for a gateway without Redis (embedded mode). Same semantics.

@@ -19,6 +19,11 @@ pub mod code {
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
     pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
     pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
+    /// A query text over MAX_QUERY_BYTES, refused before it is read.
+    pub const QUERY_TOO_LARGE: &str = "QUERY_TOO_LARGE";
+    /// A persisted query's hash sent alone, which this gateway does not know (200: the client
+    /// sends the text next, as Apollo's persisted-query link does).
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     /// `__schema` or `__type` while GRAPHQL_INTROSPECTION is off.
     pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
     /// More operations in one batch than MAX_BATCH_SIZE (400).

@@ -38,6 +38,8 @@ pub enum RequestError {
     NoQueryParameter,
     #[error("`variables` is not a JSON object")]
     VariablesNotAnObject,
+    #[error("`extensions` is not a JSON object")]
+    ExtensionsNotAnObject,
     #[error("a batch holds at most {max} operations; this one holds {held}")]
     BatchTooLarge { max: usize, held: usize },
     #[error("GraphiQL is turned off on this server")]
@@ -51,6 +53,16 @@ pub enum RequestError {
     Internal,
 
     // Of one operation's document, before it runs.
+    #[error("the query text is larger than {max_bytes} bytes")]
+    QueryTooLarge { max_bytes: usize },
+    /// A persisted query's hash alone, unknown here: the client is to send the text with it.
+    /// Apollo Server's message, which Apollo Client's link looks for beside the code.
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
+    #[error("provided sha256Hash does not match query")]
+    PersistedQueryMismatch,
+    #[error("`extensions.persistedQuery` must be {{\"version\": 1, \"sha256Hash\": <64 lowercase hex digits>}}")]
+    PersistedQueryMalformed,
     #[error("{0}")]
     Parse(parser::Error),
     #[error("the query is nested too deeply")]
@@ -89,12 +101,17 @@ impl RequestError {
             | Self::NotGraphql(_)
             | Self::NoQuery
             | Self::NoQueryParameter
-            | Self::VariablesNotAnObject => code::BAD_REQUEST,
+            | Self::VariablesNotAnObject
+            | Self::ExtensionsNotAnObject
+            | Self::PersistedQueryMismatch
+            | Self::PersistedQueryMalformed => code::BAD_REQUEST,
             Self::BatchTooLarge { .. } => code::BATCH_TOO_LARGE,
             Self::GraphiqlOff => code::NOT_FOUND,
             Self::MutationOverGet => code::METHOD_NOT_ALLOWED,
             Self::Timeout { .. } => code::TIMEOUT,
             Self::Internal => ErrorCode::InternalServerError.as_str(),
+            Self::QueryTooLarge { .. } => code::QUERY_TOO_LARGE,
+            Self::PersistedQueryNotFound => code::PERSISTED_QUERY_NOT_FOUND,
             Self::Parse(_) => code::GRAPHQL_PARSE_FAILED,
             Self::TooDeep => code::QUERY_TOO_DEEP,
             Self::TooComplex { .. } => code::QUERY_TOO_COMPLEX,
@@ -111,9 +128,12 @@ impl RequestError {
     /// Its HTTP status. A refused document answers 400 with
     /// `application/graphql-response+json`, but 200 with `application/json`, as legacy
     /// clients expect: `respond` decides that from the response type, for async-graphql's own
-    /// refusals too.
+    /// refusals too. A persisted query not found is 200 under either, as Apollo Server and
+    /// Router answer it: the client's next step is to send the text, and an error status
+    /// would stop some clients before they read the body.
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::PersistedQueryNotFound => StatusCode::OK,
             Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -126,7 +146,11 @@ impl RequestError {
             | Self::NoQuery
             | Self::NoQueryParameter
             | Self::VariablesNotAnObject
+            | Self::ExtensionsNotAnObject
             | Self::BatchTooLarge { .. }
+            | Self::QueryTooLarge { .. }
+            | Self::PersistedQueryMismatch
+            | Self::PersistedQueryMalformed
             | Self::Parse(_)
             | Self::TooDeep
             | Self::TooComplex { .. }

@@ -2,8 +2,11 @@
 //! refused request costs the services nothing.
 //!
 //! - [`check_batch`]: operations per batched POST (the body's size is bounded as it is read).
+//! - Before anything reads the text, [`check_size`]: MAX_QUERY_BYTES, since parsing costs in
+//!   proportion to the text.
 //! - Before parsing, [`check_text`]: a document nested thousands of levels deep is refused
-//!   from its text, in one pass, before the parser matches it.
+//!   from its text, in one pass, before the parser matches it; the same pass reads the `Int`
+//!   literal `-0` as `0`, which async-graphql's parser cannot.
 //! - After parsing, before validation, [`check_document`]: aliases and root fields per
 //!   operation, fragment cycles, and the number of field selections once fragments are
 //!   expanded. async-graphql's validation expands every fragment spread anew, so a few
@@ -12,7 +15,10 @@
 //!
 //! Depth and complexity are async-graphql's, while it validates ([`crate::limits`]).
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    borrow::Cow,
+    collections::{HashMap, HashSet},
+};
 
 use async_graphql::{
     BatchRequest,
@@ -32,6 +38,14 @@ pub fn check_batch(batch: &BatchRequest, limits: &Limits) -> Result<(), RequestE
     }
 }
 
+/// Refuses a query text longer than MAX_QUERY_BYTES, before a byte of it is read.
+pub fn check_size(query: &str, limits: &Limits) -> Result<(), RequestError> {
+    if query.len() > limits.max_query_bytes {
+        return Err(RequestError::QueryTooLarge { max_bytes: limits.max_query_bytes });
+    }
+    Ok(())
+}
+
 /// The nesting of `{` and `[` the document text may reach. The parser refuses more than 64
 /// nested selection sets too, and async-graphql more than 32 levels of selection sets and
 /// fragment spreads, but only once the grammar has matched the whole text, which is the slow
@@ -44,10 +58,18 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_RECURSION: usize = 32;
 
 /// Refuses a document whose `{`/`[` nesting passes [`MAX_NESTING`], reading only its text:
-/// strings (block strings too) and comments do not count.
-pub fn check_text(query: &str) -> Result<(), RequestError> {
+/// strings (block strings too) and comments do not count. Gives the text to parse: the same,
+/// or, when it has `-0` tokens, a copy with each written ` 0`.
+///
+/// `-0` is an `Int` (the grammar's IntValue allows a sign before 0), but async-graphql's parser
+/// hands a number's text to serde_json, which reads `-0` as the float -0.0, and the `Int`
+/// scalar refuses floats. A space in place of the sign keeps every error location where it was.
+/// `-0.5`, `-0e1` (floats) and `-01` (invalid) are left alone.
+pub fn check_text(query: &str) -> Result<Cow<'_, str>, RequestError> {
     let bytes = query.as_bytes();
     let mut depth = 0usize;
+    // Allocated only for a text that has a `-0` token.
+    let mut rewritten: Option<String> = None;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -77,11 +99,19 @@ pub fn check_text(query: &str) -> Result<(), RequestError> {
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
+            // Outside strings and comments a `-` can only start a number.
+            b'-' if bytes.get(i + 1) == Some(&b'0')
+                && !bytes
+                    .get(i + 2)
+                    .is_some_and(|next| next.is_ascii_alphanumeric() || matches!(next, b'.' | b'_')) =>
+            {
+                rewritten.get_or_insert_with(|| query.to_owned()).replace_range(i..=i, " ");
+            }
             _ => {}
         }
         i += 1;
     }
-    Ok(())
+    Ok(rewritten.map_or(Cow::Borrowed(query), Cow::Owned))
 }
 
 /// Refuses a parsed document before validation: an operation with more aliases or root fields
@@ -215,8 +245,8 @@ mod tests {
     use crate::graphql::error::code;
 
     fn check(query: &str, limits: &Limits) -> Result<(), RequestError> {
-        check_text(query)?;
-        check_document(&parse_query(query).expect("the test query parses"), limits)
+        let text = check_text(query)?;
+        check_document(&parse_query(&text).expect("the test query parses"), limits)
     }
 
     fn code_of(query: &str, limits: &Limits) -> Option<&'static str> {
@@ -326,12 +356,46 @@ mod tests {
         assert_eq!(code_of(&chain, &Limits::default()), Some(code::QUERY_TOO_DEEP));
     }
 
+    #[test]
+    fn texts_longer_than_max_query_bytes_are_refused() {
+        let limits = Limits { max_query_bytes: 16, ..Limits::default() };
+        assert!(check_size("{ __typename }  ", &limits).is_ok());
+        let refusal = check_size("{ __typename }   ", &limits).unwrap_err();
+        assert_eq!((refusal.code(), refusal.status().as_u16()), (code::QUERY_TOO_LARGE, 400));
+        assert_eq!(refusal.to_string(), "the query text is larger than 16 bytes");
+    }
+
+    #[test]
+    fn minus_zero_is_read_as_zero_outside_strings_and_comments_only() {
+        let rewrite = |text: &str| check_text(text).unwrap().into_owned();
+        assert_eq!(rewrite("{ a(b: -0, c: [-0 -0]) }"), "{ a(b:  0, c: [ 0  0]) }");
+        assert_eq!(rewrite("{ a(b: -0) }").len(), "{ a(b: -0) }".len(), "locations stay where they were");
+        for untouched in [
+            "{ a(b: -0.5, c: -0e1, d: -0E1, e: -01, f: -1, g: -10) }",
+            r#"{ a(b: "-0", c: """ -0 \""" -0 """) }"#,
+            "# -0\n{ a }",
+            "{ a(b: -0x) }",
+        ] {
+            assert!(matches!(check_text(untouched), Ok(Cow::Borrowed(_))), "{untouched}");
+        }
+        assert_eq!(rewrite("{ a(b: -0)}"), "{ a(b:  0)}");
+        assert_eq!(rewrite("query($n: Int = -0) { a }"), "query($n: Int =  0) { a }");
+        assert_eq!(rewrite("{ a(b: -0"), "{ a(b:  0", "at the very end too");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
 
         #[test]
         fn the_nesting_check_never_panics(text in "[{}\\[\\]\"#\\\\a \n]{0,200}") {
             let _ = check_text(&text);
+        }
+
+        #[test]
+        fn the_text_check_keeps_the_length_and_never_panics(text in "[-0.e{}\"#\\\\a é\n]{0,200}") {
+            if let Ok(checked) = check_text(&text) {
+                prop_assert_eq!(checked.len(), text.len());
+            }
         }
 
         #[test]

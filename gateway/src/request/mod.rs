@@ -3,12 +3,15 @@
 //! 1. [`negotiate`]: the media type the client gets back (406), and a POST is JSON or forces a
 //!    CORS preflight (415).
 //! 2. [`read`]: the GraphQL request(s) from the body (413, 400) or the query string.
-//! 3. [`parse`] and keep: the document, from those kept by their text or parsed; kept once it
+//! 3. [`persisted`]: per operation, once its text passed MAX_QUERY_BYTES, a persisted query's
+//!    hash becomes its text, or a text sent with its hash is checked and registered.
+//! 4. [`parse`] and keep: the document, from those kept by their text or parsed; kept once it
 //!    passed the limits.
-//! 4. [`limits`]: batch size, then the text before parsing and the document after it.
-//! 5. [`validate`]: no mutation over GET (405), and which of async-graphql's rules run.
-//! 6. [`execute`]: async-graphql runs it with DataLoaders of its own.
-//! 7. [`respond`]: status and media type; every error in the GraphQL shape.
+//! 5. [`limits`]: batch size, the text's size, then the text before parsing and the document
+//!    after it.
+//! 6. [`validate`]: no mutation over GET (405), and which of async-graphql's rules run.
+//! 7. [`execute`]: async-graphql runs it with DataLoaders of its own.
+//! 8. [`respond`]: status and media type; every error in the GraphQL shape.
 //!
 //! Every stage fails with a [`RequestError`], which knows its code and status ([`error`]). An
 //! error of the request as a whole answers alone; a refused operation's document answers in
@@ -20,14 +23,18 @@ pub mod id;
 pub mod limits;
 pub mod negotiate;
 pub mod parse;
+pub mod persisted;
 pub mod read;
 pub mod respond;
 pub mod validate;
 
 use async_graphql::{BatchRequest, BatchResponse, Request, Response};
-use axum::{extract::Request as HttpRequest, http::HeaderMap};
+use axum::{
+    extract::Request as HttpRequest,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+};
 
-use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared};
+use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString};
 use crate::state::AppState;
 
 /// `POST /graphql`: one GraphQL request, or a batch.
@@ -45,56 +52,51 @@ async fn post_stages(
     negotiate::check_content_type(request.headers())?;
     let batch = read::body(request, bounds).await?;
     limits::check_batch(&batch, bounds)?;
-    let (body, request_failed) = match batch {
+    let (body, outcome) = match batch {
         BatchRequest::Single(request) => {
-            let (response, failed) = operation(state, id, request).await;
-            (BatchResponse::Single(response), failed)
+            let (response, outcome) = operation(state, id, request).await;
+            (BatchResponse::Single(response), outcome)
         }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
-            let mut any_failed = false;
+            let mut outcome = Outcome::default();
             for request in requests {
-                let (response, failed) = operation(state, id, request).await;
-                any_failed |= failed;
+                let (response, of_one) = operation(state, id, request).await;
+                outcome.failed |= of_one.failed;
+                outcome.uncacheable |= of_one.uncacheable;
                 responses.push(response);
             }
-            (BatchResponse::Batch(responses), any_failed)
+            (BatchResponse::Batch(responses), outcome)
         }
     };
-    Ok(respond::graphql(id, response_type, request_failed, &body))
+    Ok(outcome.finish(respond::graphql(id, response_type, outcome.failed, &body)))
 }
 
-/// `GET /graphql` with a `query`: one GraphQL request, which may not mutate.
+/// `GET /graphql` with a `query`, or a persisted query's hash: one GraphQL request, which may
+/// not mutate.
 pub async fn get(
     state: &AppState,
     id: &RequestId,
     headers: &HeaderMap,
-    query: String,
-    variables: Option<String>,
-    operation_name: Option<String>,
+    params: QueryString,
 ) -> axum::response::Response {
-    answer(id, get_stages(state, id, headers, query, variables, operation_name).await)
+    answer(id, get_stages(state, id, headers, params).await)
 }
 
 async fn get_stages(
     state: &AppState,
     id: &RequestId,
     headers: &HeaderMap,
-    query: String,
-    variables: Option<String>,
-    operation_name: Option<String>,
+    params: QueryString,
 ) -> Result<axum::response::Response, RequestError> {
     let response_type = ResponseType::negotiate(headers)?;
-    let request = read::query_string(query, variables, operation_name)?;
-    let mut prepared = match prepare(state, request) {
+    let request = read::query_string(params)?;
+    let mut prepared = match prepare(state, request).await {
         Ok(prepared) => prepared,
         Err(refusal) => {
-            return Ok(respond::graphql(
-                id,
-                response_type,
-                true,
-                &BatchResponse::Single(respond::refused(id, refusal)),
-            ));
+            let (response, outcome) = refused(id, refusal);
+            let body = BatchResponse::Single(response);
+            return Ok(outcome.finish(respond::graphql(id, response_type, outcome.failed, &body)));
         }
     };
     validate::check_get(&mut prepared.request)?;
@@ -102,25 +104,71 @@ async fn get_stages(
     Ok(respond::graphql(id, response_type, request_failed, &BatchResponse::Single(response)))
 }
 
-/// One operation, from its document to its response. Also tells whether it failed as a whole,
-/// before any field ran.
-async fn operation(state: &AppState, id: &RequestId, request: Request) -> (Response, bool) {
-    match prepare(state, request) {
-        Ok(prepared) => execute::execute(state, id, prepared).await,
-        Err(refusal) => (respond::refused(id, refusal), true),
+/// What one operation's answer asks of the whole response.
+#[derive(Debug, Clone, Copy, Default)]
+struct Outcome {
+    /// It failed as a whole, before any field ran.
+    failed: bool,
+    /// No HTTP cache may keep it: a persisted query not found is found once the client sent
+    /// its text, as Apollo Server and Router say with the same header.
+    uncacheable: bool,
+}
+
+impl Outcome {
+    fn finish(self, mut response: axum::response::Response) -> axum::response::Response {
+        if self.uncacheable {
+            let value = HeaderValue::from_static("private, no-cache, must-revalidate");
+            response.headers_mut().insert(header::CACHE_CONTROL, value);
+        }
+        response
     }
 }
 
-/// Parse and keep, with the limits on either side of the parser: a refused document never
-/// reaches async-graphql, and a kept one is neither parsed nor checked again.
-fn prepare(state: &AppState, request: Request) -> Result<Prepared, RequestError> {
-    if let Some(kept) = state.documents.get(&request.query) {
-        return Ok(Prepared::kept(request, kept));
+/// One operation, from its document to its response.
+async fn operation(state: &AppState, id: &RequestId, request: Request) -> (Response, Outcome) {
+    match prepare(state, request).await {
+        Ok(prepared) => {
+            let (response, failed) = execute::execute(state, id, prepared).await;
+            (response, Outcome { failed, uncacheable: false })
+        }
+        Err(refusal) => refused(id, refusal),
     }
-    limits::check_text(&request.query)?;
-    let document = parse::parse(&request.query)?;
-    limits::check_document(&document, state.limits())?;
-    Ok(parse::keep(&state.documents, request, document))
+}
+
+/// A refused operation's answer. A refusal whose status is 200 (a persisted query not found)
+/// does not fail the request: the client is to go on.
+fn refused(id: &RequestId, refusal: RequestError) -> (Response, Outcome) {
+    let outcome = Outcome {
+        failed: refusal.status() != StatusCode::OK,
+        uncacheable: matches!(refusal, RequestError::PersistedQueryNotFound),
+    };
+    (respond::refused(id, refusal), outcome)
+}
+
+/// Persisted query, parse and keep, with the limits on either side of the parser: a refused
+/// document never reaches async-graphql, and a kept one is neither parsed nor checked again.
+/// A text sent with its hash is registered once its document passed the limits.
+async fn prepare(state: &AppState, mut request: Request) -> Result<Prepared, RequestError> {
+    let limits = state.limits();
+    limits::check_size(&request.query, limits)?;
+    let registration = persisted::resolve(&state.persisted_queries, &mut request).await?;
+    let prepared = match state.documents.get(&request.query) {
+        Some(kept) => Prepared::kept(request, kept),
+        None => {
+            // A registered text passed the size check when it was registered; the limit may
+            // have been lowered since.
+            limits::check_size(&request.query, limits)?;
+            let text = limits::check_text(&request.query)?;
+            let document = parse::parse(&text)?;
+            drop(text);
+            limits::check_document(&document, limits)?;
+            parse::keep(&state.documents, request, document)
+        }
+    };
+    if let Some(registration) = registration {
+        registration.register(&state.persisted_queries, &prepared.request.query).await;
+    }
+    Ok(prepared)
 }
 
 fn answer(id: &RequestId, result: Result<axum::response::Response, RequestError>) -> axum::response::Response {

@@ -79,15 +79,25 @@ async fn a_variable_of_the_wrong_kind_is_one_error_with_its_field(app: &TestApp)
 /// `-0` is an `Int` literal (the grammar's IntValue: `-`? then `0`), and its value is 0.
 ///
 /// async-graphql's parser hands the literal's text to serde_json, which reads `-0` as the float
-/// -0.0, and its `Int` then refuses a float: two BAD_USER_INPUT errors today. The fix is before
-/// async-graphql parses: see the report of issue 14 (the document's text is read in
-/// `gateway/src/documents.rs` / `limits.rs`, which another change is restructuring).
+/// -0.0, and its `Int` then refuses a float. So the text scan before parsing
+/// (`request/limits.rs`) reads the token `-0` as ` 0`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs documents.rs/limits.rs: -0 read as 0 before async-graphql parses the document"]
 async fn minus_zero_is_an_int_literal() {
     let app = spawn_app(Backend::Embedded).await;
     create_user(&app).await;
     let body = app.graphql("{ users(first: -0) { totalCount nodes { id } } }", json!({})).await;
+    assert_eq!(body, json!({ "data": { "users": { "totalCount": 1, "nodes": [] } } }));
+    app.stop().await;
+}
+
+/// `-0` in JSON variables is an `Int` too, as it is in the document: JSON has one kind of number,
+/// and serde_json reads `-0` as the float -0.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minus_zero_in_variables_is_an_int() {
+    let app = spawn_app(Backend::Embedded).await;
+    create_user(&app).await;
+    let query = "query($n: Int) { users(first: $n) { totalCount nodes { id } } }";
+    let body = app.graphql(query, serde_json::from_str(r#"{ "n": -0 }"#).unwrap()).await;
     assert_eq!(body, json!({ "data": { "users": { "totalCount": 1, "nodes": [] } } }));
     app.stop().await;
 }

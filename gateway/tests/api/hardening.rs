@@ -146,7 +146,8 @@ async fn graphiqls_introspection_query_passes_every_default_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_nested_deeper_than_the_limit_are_refused_before_any_rpc() {
-    let app = app_with(|_| {}).await;
+    // Texts past MAX_QUERY_BYTES, to reach the checks after it.
+    let app = app_with(|config| config.limits.max_query_bytes = config.limits.max_body_bytes).await;
     let reply = query(&app, &nested_query(16)).await;
     assert_eq!(reply.status, 200, "16 levels pass: {}", reply.body);
     assert_refused_for_free(&app, &nested_query(17), "QUERY_TOO_DEEP").await;
@@ -281,7 +282,8 @@ async fn first_out_of_bounds_stays_bad_user_input_rather_than_too_complex() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_many_aliases_are_refused_before_any_rpc() {
-    let app = app_with(|_| {}).await;
+    // Texts past MAX_QUERY_BYTES, to reach the checks after it.
+    let app = app_with(|config| config.limits.max_query_bytes = config.limits.max_body_bytes).await;
     let thirty: String = (0..30).map(|n| format!("a{n}: totalCount ")).collect();
     assert_eq!(query(&app, &format!("{{ users {{ {thirty} }} }}")).await.status, 200);
     assert_refused_for_free(&app, &format!("{{ users {{ {thirty} more: totalCount }} }}"), "TOO_MANY_ALIASES").await;

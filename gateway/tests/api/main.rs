@@ -63,8 +63,15 @@ test_support::on_both_backends! {
     http::health_readiness_and_metrics_answer,
     http::a_malformed_uuid_is_bad_user_input_on_its_field,
     http::no_output_type_has_a_password_field,
+    persisted_queries::an_unknown_hash_is_not_found_over_post_and_get,
+    persisted_queries::a_query_sent_with_its_hash_is_registered_then_runs_by_its_hash,
+    persisted_queries::a_hash_that_does_not_match_its_query_is_a_bad_request_and_nothing_runs,
+    persisted_queries::a_version_other_than_1_is_a_bad_request_and_other_extensions_are_ignored,
+    persisted_queries::a_mutation_by_its_hash_over_get_is_not_allowed,
+    persisted_queries::a_query_text_over_max_query_bytes_is_refused_before_it_is_read,
 }
 mod cors;
 mod field_errors;
 mod nick_names;
+mod persisted_queries;
 mod routes;
