@@ -28,7 +28,8 @@
 # BENCH_ONLY (scenario keys to run, e.g. "typename user_uncached"; a partial run prints its
 # table and writes no BENCHMARKS.md unless BENCH_OUTPUT says where), BENCH_HOLD (a file: start and
 # seed the stack, write its addresses and process ids there as shell variables, measure nothing,
-# and keep it running until that file is removed, for profiling by hand).
+# and keep it running until that file is removed, for profiling by hand), BENCH_BINARIES (a
+# folder of release binaries to measure instead of building this checkout's).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,6 +44,10 @@ readonly WRK_THREADS=${BENCH_WRK_THREADS:-2}
 read -r -a ONLY <<<"${BENCH_ONLY:-}"
 if ((${#ONLY[@]})); then readonly OUTPUT=${BENCH_OUTPUT-}; else readonly OUTPUT=${BENCH_OUTPUT-BENCHMARKS.md}; fi
 readonly SEED_USERS=100 SEED_ORDERS=100
+# Where the binaries are: this checkout's release build, or BENCH_BINARIES (a folder holding
+# gateway, users-worker, orders-worker and examples/rpc_ping, examples/hash_time) to measure
+# another build, such as an older commit's for an A/B.
+readonly BIN_DIR=${BENCH_BINARIES:-$CARGO_TARGET_DIR/release}
 readonly BEGIN_MARK='<!-- BEGIN scripts/bench.sh output: replaced by each run -->'
 readonly END_MARK='<!-- END scripts/bench.sh output -->'
 
@@ -120,7 +125,7 @@ free_port() {
 start() {
   local name=$1 binary=$2
   shift 2
-  env -i PATH="$PATH" HOME="$HOME" "$@" "$CARGO_TARGET_DIR/release/$binary" >"$WORK/$name.log" 2>&1 &
+  env -i PATH="$PATH" HOME="$HOME" "$@" "$BIN_DIR/$binary" >"$WORK/$name.log" 2>&1 &
   PIDS+=($!) NAMES+=("$name")
 }
 
@@ -259,7 +264,7 @@ bench_rpc() {
   )
   while read -r line; do
     record "$key" "$label" "$path" "$floor" "$(jq .concurrency <<<"$line")" "$line"
-  done < <("$CARGO_TARGET_DIR/release/examples/rpc_ping" --amqp-url "$AMQP_URL" --concurrency "$list" \
+  done < <("$BIN_DIR/examples/rpc_ping" --amqp-url "$AMQP_URL" --concurrency "$list" \
     --seconds "$SECONDS_EACH" "$@")
 }
 
@@ -378,8 +383,12 @@ if ((${#missing[@]})); then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
 fi
 
-say "building the release binaries and the measuring examples"
-cargo build --release -p gateway -p users-worker -p orders-worker --bins --example rpc_ping --example hash_time
+if [[ -n ${BENCH_BINARIES:-} ]]; then
+  say "measuring the binaries in $BIN_DIR (BENCH_BINARIES), not building"
+else
+  say "building the release binaries and the measuring examples"
+  cargo build --release -p gateway -p users-worker -p orders-worker --bins --example rpc_ping --example hash_time
+fi
 
 WORK=$(mktemp -d)
 RESULTS=$WORK/results.jsonl
@@ -438,7 +447,7 @@ if [[ -n ${BENCH_HOLD:-} ]]; then
 fi
 
 say "argon2id hash time"
-HASH_JSON=$("$CARGO_TARGET_DIR/release/examples/hash_time" 20)
+HASH_JSON=$("$BIN_DIR/examples/hash_time" 20)
 
 # Floors first, then reads, then writes (which add rows the reads would otherwise see).
 bench_graphql typename '`{ __typename }`' "HTTP + GraphQL, no I/O (cached gateway)" typename "$CACHED" "" warm

@@ -5,11 +5,12 @@
 //! folders and an empty plugin list; `rabbitmqctl -n <node>` drives it. Dropping it stops the
 //! node and removes its folder, also after a panic.
 
-use std::{net::TcpListener, path::PathBuf, process::Command};
+use std::{net::TcpListener, path::PathBuf, process::Command, time::Duration};
 
 pub struct PrivateRabbitMq {
     /// The node's Erlang name, `gqlmq-node-<run>-<id>@localhost`.
     node: String,
+    amqp_port: u16,
     dir: PathBuf,
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.
     pub url: String,
@@ -32,7 +33,7 @@ impl PrivateRabbitMq {
             .expect("the node's configuration");
         // rabbitmq-server drops to the `rabbitmq` user when started as root: it must own its folder.
         let _ = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&dir).status();
-        let broker = Self { url: format!("amqp://guest:guest@127.0.0.1:{amqp_port}/%2f"), node, dir };
+        let broker = Self { url: format!("amqp://guest:guest@127.0.0.1:{amqp_port}/%2f"), node, amqp_port, dir };
         let status = Command::new("rabbitmq-server")
             .arg("-detached")
             .envs(broker.environment(amqp_port, dist_port))
@@ -72,8 +73,15 @@ impl PrivateRabbitMq {
         self.await_startup().await;
     }
 
+    /// Waits until the node accepts AMQP connections: its listener opens last, once it has
+    /// booted. (`rabbitmqctl await_startup` fails at once while a detached node has not yet
+    /// registered its name, which takes seconds.)
     async fn await_startup(&self) {
-        self.ctl(&["await_startup", "--timeout", "60"]).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.amqp_port)).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "the private RabbitMQ node {} did not start", self.node);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn ctl(&self, args: &[&str]) {
