@@ -7,13 +7,18 @@
 mod broker_restart;
 mod cache;
 mod connections;
+mod cors;
+mod field_errors;
 mod graphiql;
 mod hardening;
 mod helpers;
 mod http;
+mod nick_names;
 mod orders;
 mod outages;
+mod persisted_queries;
 mod persistence;
+mod routes;
 mod schema;
 mod users;
 
@@ -69,9 +74,10 @@ test_support::on_both_backends! {
     persisted_queries::a_version_other_than_1_is_a_bad_request_and_other_extensions_are_ignored,
     persisted_queries::a_mutation_by_its_hash_over_get_is_not_allowed,
     persisted_queries::a_query_text_over_max_query_bytes_is_refused_before_it_is_read,
+    field_errors::a_failing_user_orders_is_null_and_its_user_stays_in_the_list,
+    field_errors::a_variable_of_the_wrong_kind_is_one_error_with_its_field,
+    nick_names::a_nick_name_nobody_has_is_null_every_time_until_somebody_takes_it,
+    nick_names::a_nick_name_that_breaks_the_rule_is_null_and_neither_sent_nor_cached,
+    routes::a_failed_non_null_root_mutation_field_makes_data_null,
+    routes::a_uuid_argument_of_any_wrong_kind_is_null_with_an_error_on_its_field,
 }
-mod cors;
-mod field_errors;
-mod nick_names;
-mod persisted_queries;
-mod routes;

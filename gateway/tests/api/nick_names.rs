@@ -4,17 +4,11 @@
 
 use serde_json::json;
 
-use crate::field_errors::on_both_back_ends;
 use crate::helpers::*;
-
-on_both_back_ends! {
-    a_nick_name_nobody_has_is_null_every_time_until_somebody_takes_it,
-    a_nick_name_that_breaks_the_rule_is_null_and_neither_sent_nor_cached,
-}
 
 const BY_NICK: &str = "query($nick: String!) { userByNickName(nickName: $nick) { id } }";
 
-async fn a_nick_name_nobody_has_is_null_every_time_until_somebody_takes_it(app: &TestApp) {
+pub async fn a_nick_name_nobody_has_is_null_every_time_until_somebody_takes_it(app: &TestApp) {
     let mut input = new_user_input();
     let nick = format!("{}_free", input["nickName"].as_str().unwrap());
     let sent = app.rpc_count("users", "users.by_nick_name").await;
@@ -41,7 +35,7 @@ async fn redis_keys(app: &TestApp) -> Option<(usize, usize)> {
     Some((keys.len(), keys.iter().map(String::len).max().unwrap_or(0)))
 }
 
-async fn a_nick_name_that_breaks_the_rule_is_null_and_neither_sent_nor_cached(app: &TestApp) {
+pub async fn a_nick_name_that_breaks_the_rule_is_null_and_neither_sent_nor_cached(app: &TestApp) {
     let user = create_user(app).await;
     let nick = user["nickName"].as_str().unwrap();
     // Warm: the cache holds a few keys already.

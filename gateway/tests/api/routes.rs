@@ -116,37 +116,8 @@ async fn an_operation_that_could_not_run_has_no_data_key() {
     app.stop().await;
 }
 
-on_both_backends! {
-    a_failed_non_null_root_mutation_field_makes_data_null,
-    a_uuid_argument_of_any_wrong_kind_is_null_with_an_error_on_its_field,
-}
-
-/// Each scenario `name(app)` once per back end, as `name::embedded` and `name::rabbitmq`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn embedded() {
-                    let app = crate::helpers::spawn_app(crate::helpers::Backend::Embedded).await;
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn rabbitmq() {
-                    let app = crate::helpers::spawn_app(crate::helpers::Backend::RabbitMq).await;
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            }
-        )*
-    };
-}
-use on_both_backends;
-
 /// `createUser` is `User!`: its null goes up to `data`, present and null since it ran.
-async fn a_failed_non_null_root_mutation_field_makes_data_null(app: &TestApp) {
+pub async fn a_failed_non_null_root_mutation_field_makes_data_null(app: &TestApp) {
     let mut bad = new_user_input();
     bad["cpf"] = json!("111.111.111-11");
     let body = app
@@ -163,7 +134,7 @@ async fn a_failed_non_null_root_mutation_field_makes_data_null(app: &TestApp) {
     assert_eq!(error_of(&body), ("BAD_USER_INPUT".to_owned(), Some("cpf".to_owned())));
 }
 
-async fn a_uuid_argument_of_any_wrong_kind_is_null_with_an_error_on_its_field(app: &TestApp) {
+pub async fn a_uuid_argument_of_any_wrong_kind_is_null_with_an_error_on_its_field(app: &TestApp) {
     let user = create_user(app).await;
     let id = user["id"].as_str().unwrap();
     for wrong in ["true", "[\"x\"]", "{ id: 1 }", "RED", "1.5"] {
