@@ -144,15 +144,16 @@ async fn start_gateway(config: Config, stack: Option<Stack>, data_dir: tempfile:
     let app = Application::build(config.clone(), shutdown.clone()).await.expect("the gateway builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(async move { app.run_until_stopped().await.expect("the gateway runs") });
-    TestApp {
-        address,
-        config,
-        http: reqwest::Client::new(),
-        shutdown,
-        server: Some(server),
-        stack,
-        _data_dir: data_dir,
-    }
+    let http = client_for(&config);
+    TestApp { address, config, http, shutdown, server: Some(server), stack, _data_dir: data_dir }
+}
+
+/// The test's HTTP client lets a pooled connection go well before the gateway's keep-alive
+/// timeout would close it: reusing one the gateway is closing at that moment is a reset, not an
+/// answer (the connection tests set that timeout to half a second).
+fn client_for(config: &Config) -> reqwest::Client {
+    let keep_alive = Duration::from_millis(config.connections.keep_alive_timeout_ms);
+    reqwest::Client::builder().pool_idle_timeout(keep_alive / 2).build().expect("an HTTP client")
 }
 
 pub fn test_redis_url() -> String {
