@@ -1,11 +1,12 @@
 //! The sea-orm entities of both services, how a service opens and migrates its database, and
 //! [`now`], the clock of every row.
 //!
-//! Each service owns its tables: the users worker uses [`users`] only, the orders worker
+//! Each service owns its tables: the users worker uses [`users`] and [`sessions`] only, the orders worker
 //! [`orders`] only. Rows are not wire types: workers convert them at their edge.
 
 pub mod db;
 pub mod orders;
+pub mod sessions;
 pub mod users;
 
 /// The clock of every row: now, in UTC, truncated to microseconds. PostgreSQL keeps no more

@@ -32,6 +32,11 @@ pub struct Model {
     /// UTC, whole microseconds (see [`crate::now`]).
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Made so, and back, only by an operator's command (`users-worker grant-admin`).
+    pub admin: bool,
+    /// The request that set `password_hash` last: a redelivery of it is recognised by this,
+    /// never by trying the password it carries.
+    pub password_request_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

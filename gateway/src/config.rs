@@ -72,6 +72,27 @@ pub struct Config {
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = crate::http::cors::parse_origin)]
     pub cors_allowed_origins: Vec<crate::http::cors::CorsOrigin>,
 
+    /// The key that signs tokens; every gateway of one deployment shares it (at least 32
+    /// bytes). Required with AMQP_URL; embedded mode generates one once and keeps it under
+    /// DATA_DIR.
+    #[arg(long, env = "AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<crate::auth::secret::AuthSecret>,
+
+    /// How long a token lives, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_ttl_seconds: u64,
+
+    /// The longest a gateway goes on trusting what the users service said of a session
+    /// without asking again, in seconds. Events end sessions at once; this bounds what no
+    /// event says (an admin granted or revoked while no broker could tell).
+    #[arg(long, env = "SESSION_CHECK_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_check_seconds: u64,
+
+    /// The limits on failed sign-in attempts of the embedded users service.
+    #[cfg(feature = "embedded")]
+    #[command(flatten)]
+    pub login_limits: users_worker::LoginLimits,
+
     // Limits of the GraphQL edge (`limits.rs`): depth, complexity, aliases, sizes, time.
     #[command(flatten)]
     pub limits: Limits,
@@ -87,11 +108,22 @@ pub struct Config {
 pub enum Command {
     /// Prints the GraphQL schema (SDL) and exits: `gateway print-schema > schema.graphql`.
     PrintSchema,
+    /// Embedded mode: makes the user with this nickName (ignoring case) an admin, in the
+    /// users database under DATA_DIR (or USERS_DATABASE_URL); exits 1 when there is none.
+    #[cfg(feature = "embedded")]
+    GrantAdmin { nick_name: String },
+    /// Embedded mode: makes the user with this nickName an ordinary user again.
+    #[cfg(feature = "embedded")]
+    RevokeAdmin { nick_name: String },
 }
 
 impl Config {
     pub fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_seconds)
     }
 
     /// A configuration for tests: clap's defaults, never the environment (a test must not

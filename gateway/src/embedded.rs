@@ -20,11 +20,7 @@ pub(crate) async fn start(
     services: &mut JoinSet<anyhow::Result<()>>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let users = users_worker::Options {
-        database_url: config.users_database_url.clone(),
-        data_dir: config.data_dir.clone(),
-        prefetch: config.rpc_prefetch,
-    };
+    let users = users_options(config);
     let orders = orders_worker::Options {
         database_url: config.orders_database_url.clone(),
         data_dir: config.data_dir.clone(),
@@ -38,6 +34,28 @@ pub(crate) async fn start(
     services.spawn(async move { users.run_until_stopped(&users_broker, users_shutdown).await });
     services.spawn(async move { orders.run_until_stopped(&orders_broker, orders_shutdown).await });
     wait_until_services_answer(rpc).await
+}
+
+/// The users database of embedded mode, as `gateway grant-admin` opens it.
+pub(crate) fn users_options(config: &Config) -> users_worker::Options {
+    users_worker::Options {
+        database_url: config.users_database_url.clone(),
+        data_dir: config.data_dir.clone(),
+        prefetch: config.rpc_prefetch,
+        limits: config.login_limits,
+    }
+}
+
+/// `gateway grant-admin` / `revoke-admin`: the users service's own command, on embedded
+/// mode's users database. `Ok(false)`: no such user.
+pub async fn set_admin(config: &Config, nick_name: &str, admin: bool) -> anyhow::Result<bool> {
+    let db = users_worker::open_database(&users_options(config).database_url()).await?;
+    users_worker::admin::run(&db, None, nick_name, admin).await
+}
+
+/// The secret embedded mode signs tokens with, made once under DATA_DIR.
+pub(crate) fn auth_secret(config: &Config) -> anyhow::Result<crate::auth::secret::AuthSecret> {
+    crate::auth::secret::kept_under(&config.data_dir)
 }
 
 /// Where each embedded service keeps its data, for the start-up banner: (users, orders).

@@ -118,6 +118,7 @@ async fn graphql_post(
 async fn graphql_get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    client: Option<Extension<crate::serve::ClientAddress>>,
     headers: HeaderMap,
     params: Result<Query<QueryString>, QueryRejection>,
 ) -> axum::response::Response {
@@ -129,7 +130,10 @@ async fn graphql_get(
     let run = async {
         match params {
             QueryString { query: None, extensions: None, .. } => graphiql(&id, state.limits(), &headers),
-            params => request::get(&state, &id, &headers, params).await,
+            params => {
+                let client = client.map(|Extension(client)| client);
+                request::get(&state, &id, &headers, client, params).await
+            }
         }
     };
     within_deadline(&id, state.limits(), run).await

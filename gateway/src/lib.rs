@@ -2,6 +2,7 @@
 //! over RPC (RabbitMQ, or in-process in embedded mode).
 //!
 //! - [`config`]: the environment.
+//! - [`auth`]: who a request is for: bearer tokens, the sessions they stand for.
 //! - [`startup`]: [`Application`] builds everything and runs until stopped.
 //! - `embedded` (the default feature of that name): both services in this process when there
 //!   is no broker; the only module that knows the workers.
@@ -10,7 +11,6 @@
 //! - [`request`]: the path of a GraphQL request, one module per stage (negotiate, read, parse
 //!   and keep, limits, validate, execute, respond), and its one error type.
 //! - [`state`]: what every request shares.
-//! - [`graphiql`]: the GraphiQL page and its assets, embedded in the binary.
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
 //! - [`graphiql`]: the GraphiQL page and its assets, embedded in the binary.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
@@ -19,11 +19,12 @@
 //! - [`metrics`]: Prometheus counters.
 //! - [`serve`]: the accept loop, with the deadlines and the cap that bound connections.
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod documents;
 #[cfg(feature = "embedded")]
-mod embedded;
+pub mod embedded;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;

@@ -8,9 +8,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    if let Some(Command::PrintSchema) = config.command {
-        print!("{}", graphql::sdl());
-        return Ok(());
+    match &config.command {
+        Some(Command::PrintSchema) => {
+            print!("{}", graphql::sdl());
+            return Ok(());
+        }
+        #[cfg(feature = "embedded")]
+        Some(Command::GrantAdmin { nick_name } | Command::RevokeAdmin { nick_name }) => {
+            let admin = matches!(config.command, Some(Command::GrantAdmin { .. }));
+            let found = gateway::embedded::set_admin(&config, nick_name, admin).await?;
+            std::process::exit(if found { 0 } else { 1 });
+        }
+        None => {}
     }
     rpc::process::init_tracing();
     gateway::serve::raise_open_file_limit();

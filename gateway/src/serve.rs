@@ -182,9 +182,9 @@ pub async fn serve(
                 }
             }
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     on_accept_error(error).await;
                     continue;
@@ -198,7 +198,8 @@ pub async fn serve(
         let io = TokioIo::new(Watched { stream, connection: connection.clone(), _opened: opened });
         let service = {
             let (app, connection) = (app.clone(), connection.clone());
-            service_fn(move |request: Request<Incoming>| {
+            service_fn(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ClientAddress(peer.ip()));
                 let answering = connection.answering();
                 let mut app = app.clone();
                 async move {
@@ -218,6 +219,11 @@ pub async fn serve(
     connections.wait().await;
     Ok(())
 }
+
+/// The address of the client a request came from (its TCP peer), for the limits on failed
+/// sign-in attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
 
 /// Errors of one connection (reset, aborted) are skipped. Anything else, such as EMFILE, is
 /// logged and waited out for a moment, as axum does, rather than retried in a busy loop.

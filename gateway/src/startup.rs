@@ -14,6 +14,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::{Auth, secret::AuthSecret, tokens::Tokens},
     cache::{
         FieldCache,
         keys::Keys,
@@ -77,10 +78,14 @@ impl Application {
             Arc::new(PersistedQueries::new(redis, &config.cache_key_prefix, timeout, metrics.clone()));
         services
             .spawn(cache.clone().flush_invalidations(Duration::from_millis(250), services_shutdown.clone()).map(Ok));
+        let auth = Arc::new(Auth::new(
+            Tokens::new(auth_secret(&config)?.bytes(), config.token_ttl())?,
+            Duration::from_secs(config.session_check_seconds),
+        ));
         services.spawn(
-            invalidate_on_events(broker.clone(), cache.clone(), metrics.clone(), services_shutdown.clone()).map(Ok),
+            on_events(broker.clone(), cache.clone(), auth.clone(), metrics.clone(), services_shutdown.clone()).map(Ok),
         );
-        let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone() };
+        let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone(), auth: auth.clone() };
         let validated_schema = build_schema_validating(Some(gateway.clone()), &config.limits, ValidationMode::Fast);
         let schema = build_schema(Some(gateway), &config.limits);
         let lookups = Arc::new(Lookups::new(&rpc, usize::from(config.rpc_lookups_in_flight)));
@@ -97,6 +102,7 @@ impl Application {
                 rpc,
                 lookups,
                 cache,
+                auth,
                 metrics,
             },
             cors,
@@ -170,12 +176,38 @@ fn build_cache(
     FieldCache::new(Some(store), ttl, timeout, Keys::new(&config.cache_key_prefix), metrics.clone())
 }
 
-/// Writes the services make on their own (the `user.deleted` cascade) reach this gateway's
-/// cache through their events: every gateway has a queue of its own for them.
-async fn invalidate_on_events(broker: Broker, cache: Arc<FieldCache>, metrics: Metrics, shutdown: CancellationToken) {
+/// `AUTH_SECRET`, or embedded mode's own: a gateway on a broker must be given the one its
+/// deployment shares.
+fn auth_secret(config: &Config) -> anyhow::Result<AuthSecret> {
+    if let Some(secret) = &config.auth_secret {
+        return Ok(secret.clone());
+    }
+    anyhow::ensure!(
+        config.amqp_url.is_none(),
+        "AUTH_SECRET is required with AMQP_URL: every gateway of a deployment signs and checks tokens with the \
+         same secret (at least 32 bytes, e.g. `openssl rand -base64 48`)"
+    );
+    #[cfg(feature = "embedded")]
+    return crate::embedded::auth_secret(config);
+    // Never reached: without embedded mode, `build` refuses a missing AMQP_URL.
+    #[cfg(not(feature = "embedded"))]
+    anyhow::bail!("AMQP_URL is required")
+}
+
+/// What the services announce reaches this gateway through a queue of its own: writes they
+/// make on their own (the `user.deleted` cascade) invalidate its cache, and ended sessions
+/// its kept answers about sessions.
+async fn on_events(
+    broker: Broker,
+    cache: Arc<FieldCache>,
+    auth: Arc<Auth>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) {
     let handler: rpc::EventHandler = Arc::new(move |envelope: Envelope| {
-        let (cache, metrics) = (cache.clone(), metrics.clone());
+        let (cache, auth, metrics) = (cache.clone(), auth.clone(), metrics.clone());
         async move {
+            auth.on_event(&envelope);
             let event = &envelope.event;
             if envelope.routing_key.starts_with("user.") {
                 cache.invalidate(cache.keys.user_written(event.id)).await;
@@ -190,6 +222,7 @@ async fn invalidate_on_events(broker: Broker, cache: Arc<FieldCache>, metrics: M
     let keys = [events::USER_CREATED, events::USER_UPDATED, events::USER_DELETED]
         .into_iter()
         .chain([events::ORDER_CREATED, events::ORDER_UPDATED, events::ORDER_DELETED])
+        .chain([events::SESSION_ENDED, events::USER_SESSIONS_ENDED])
         .collect::<Vec<_>>();
     broker.subscribe(None, &keys, handler, shutdown).await;
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rpc::RpcClient;
 
 use crate::{
+    auth::Auth,
     cache::FieldCache,
     documents::Documents,
     graphql::{AppSchema, loaders::Lookups},
@@ -25,6 +26,7 @@ pub struct AppState {
     pub rpc: RpcClient,
     pub lookups: Arc<Lookups>,
     pub cache: Arc<FieldCache>,
+    pub auth: Arc<Auth>,
     pub metrics: Metrics,
 }
 

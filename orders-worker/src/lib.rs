@@ -31,13 +31,34 @@ use tokio_util::sync::CancellationToken;
 /// orders worker runs.
 pub const USER_DELETED_QUEUE: &str = "orders.user-deleted";
 
-/// What every handler gets: the service's database, where its events go, and a client to ask
-/// the users service whether a user exists.
+/// What every handler gets: the service's database, where its events go, a client to ask
+/// the users service whether a user exists (as [`rpc::Caller::Service`]), and who the request
+/// is for.
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
     pub events: Arc<dyn rpc::EventPublisher>,
     pub users: rpc::RpcClient,
+    /// Set by the router from the request; [`rpc::Caller::Service`] in [`Context::new`].
+    pub caller: rpc::Caller,
+}
+
+impl Context {
+    /// A context whose requests are the deployment's own; `users` calls as the service.
+    pub fn new(db: DatabaseConnection, events: Arc<dyn rpc::EventPublisher>, users: rpc::RpcClient) -> Self {
+        Self { db, events, users: users.as_caller(rpc::Caller::Service), caller: rpc::Caller::Service }
+    }
+
+    /// The same context, for requests made for `caller`.
+    pub fn as_caller(&self, caller: rpc::Caller) -> Self {
+        Self { caller, ..self.clone() }
+    }
+}
+
+impl rpc::CallerState for Context {
+    fn for_caller(&self, caller: rpc::Caller) -> Self {
+        self.as_caller(caller)
+    }
 }
 
 /// Every method of `rpc::orders`, answered by its handler.
@@ -113,18 +134,21 @@ impl Application {
     /// messages it holds. Fails when the serve loop fails; the subscription then stops too.
     pub async fn run_until_stopped(self, broker: &rpc::Broker, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { db, prefetch, rpc_timeout } = self;
-        let ctx = Context {
-            db,
-            events: broker.publisher("orders-worker"),
-            users: broker.client("orders-worker", rpc_timeout),
-        };
+        let ctx = Context::new(db, broker.publisher("orders-worker"), broker.client("orders-worker", rpc_timeout));
         // A child token, so a failing serve loop stops our subscription without cancelling the
         // caller's token (the embedded gateway shares it with everything else it runs).
         let stop = shutdown.child_token();
         let cascade_ctx = ctx.clone();
         let handler: rpc::EventHandler = Arc::new(move |envelope: rpc::Envelope| {
             let ctx = cascade_ctx.clone();
-            async move { cascade::on_user_deleted(&ctx, envelope.event.id).await }.boxed()
+            async move {
+                // The subscriber's own notice of a new queue: nothing to do, the queue is durable.
+                if envelope.routing_key != rpc::events::USER_DELETED {
+                    return Ok(());
+                }
+                cascade::on_user_deleted(&ctx, envelope.event.id).await
+            }
+            .boxed()
         });
         let serve = async {
             let served = broker.serve(rpc::Service::Orders, router(ctx), prefetch, stop.clone()).await;

@@ -67,7 +67,7 @@ impl TestApp {
         let hub = LocalHub::default();
         let shutdown = CancellationToken::new();
         let users = RpcClient::new(Arc::new(hub.clone()), Duration::from_secs(2));
-        let ctx = Context { db, events: Arc::new(hub.clone()), users };
+        let ctx = Context::new(db, Arc::new(hub.clone()), users);
         let mut app = Self {
             ctx,
             hub,

@@ -5,14 +5,21 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
-use crate::{Method, PING, RpcError, RpcResult, Service};
+use crate::{Caller, Method, PING, RpcError, RpcResult, Service};
 
 /// Carries one encoded request to a service and brings its encoded reply back.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
-    /// Sends `body` to `service` as `method` and waits at most `timeout` for the reply.
-    /// Every failure to get an answer in time is SERVICE_UNAVAILABLE.
-    async fn call(&self, service: Service, method: &str, body: Vec<u8>, timeout: Duration) -> RpcResult<Vec<u8>>;
+    /// Sends `body` to `service` as `method` made for `caller`, and waits at most `timeout`
+    /// for the reply. Every failure to get an answer in time is SERVICE_UNAVAILABLE.
+    async fn call(
+        &self,
+        service: Service,
+        method: &str,
+        caller: Caller,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> RpcResult<Vec<u8>>;
 
     /// Whether the transport can carry calls right now (connected to the broker).
     fn is_connected(&self) -> bool;
@@ -21,23 +28,34 @@ pub trait Transport: Send + Sync + 'static {
 /// Called once per RPC sent, with its service and method: the gateway counts them.
 pub type CallObserver = Arc<dyn Fn(Service, &'static str) + Send + Sync>;
 
-/// A typed RPC client. Cheap to clone.
+/// A typed RPC client whose calls are made for one [`Caller`] (anonymous until
+/// [`RpcClient::as_caller`] says otherwise). Cheap to clone.
 #[derive(Clone)]
 pub struct RpcClient {
     transport: Arc<dyn Transport>,
     timeout: Duration,
     observer: Option<CallObserver>,
+    caller: Caller,
 }
 
 impl RpcClient {
     /// Every call through this client gives up after `timeout` (`RPC_TIMEOUT_MS`).
     pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
-        Self { transport, timeout, observer: None }
+        Self { transport, timeout, observer: None, caller: Caller::Anonymous }
     }
 
     pub fn with_observer(mut self, observer: CallObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    /// The same client, its calls made for `caller`.
+    pub fn as_caller(&self, caller: Caller) -> Self {
+        Self { caller, ..self.clone() }
+    }
+
+    pub fn caller(&self) -> Caller {
+        self.caller
     }
 
     pub fn timeout(&self) -> Duration {
@@ -67,6 +85,6 @@ impl RpcClient {
         if let Some(observer) = &self.observer {
             observer(service, method);
         }
-        self.transport.call(service, method, body, self.timeout).await
+        self.transport.call(service, method, self.caller, body, self.timeout).await
     }
 }

@@ -11,6 +11,10 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     Unauthenticated,
+    /// Signed in, but not allowed (`users` for a non-admin).
+    Forbidden,
+    /// Too many failed sign-in or password attempts; [`RpcError::retry_after`] says for how long.
+    TooManyRequests,
     ServiceUnavailable,
     InternalServerError,
 }
@@ -23,6 +27,8 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::Conflict => "CONFLICT",
             Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::TooManyRequests => "TOO_MANY_REQUESTS",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
         }
@@ -46,25 +52,40 @@ pub struct RpcError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For TOO_MANY_REQUESTS: the seconds until another attempt may be made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl RpcError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None }
+        Self { code, message: message.into(), field: None, retry_after: None }
     }
 
     /// A value of input field `field` breaks a rule.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self { code: ErrorCode::BadUserInput, message: message.into(), field: Some(field.to_owned()) }
+        Self { field: Some(field.to_owned()), ..Self::new(ErrorCode::BadUserInput, message) }
     }
 
     /// A unique value of input field `field` is taken.
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        Self { code: ErrorCode::Conflict, message: message.into(), field: Some(field.to_owned()) }
+        Self { field: Some(field.to_owned()), ..Self::new(ErrorCode::Conflict, message) }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// Too many failed attempts; the next may come in `retry_after` seconds.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(ErrorCode::TooManyRequests, format!("too many failed attempts; try again in {retry_after} s"))
+        }
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {

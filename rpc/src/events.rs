@@ -13,6 +13,14 @@ pub const USER_DELETED: &str = "user.deleted";
 pub const ORDER_CREATED: &str = "order.created";
 pub const ORDER_UPDATED: &str = "order.updated";
 pub const ORDER_DELETED: &str = "order.deleted";
+/// One session ended (`logout`): `id` is the session, `user_id` its user.
+pub const SESSION_ENDED: &str = "session.ended";
+/// Every session of user `id` ended (`changePassword`, `deleteUser`, `revoke-admin`).
+pub const USER_SESSIONS_ENDED: &str = "user.sessions_ended";
+/// Not an event of the exchange: what a subscriber hands its handler each time its queue is
+/// (re)made, since events may have gone by unheard before. State kept from events is to be
+/// dropped then.
+pub const SUBSCRIBED: &str = "subscriber.subscribed";
 
 /// The body of every event: the id of what changed and, for orders, whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

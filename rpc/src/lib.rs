@@ -15,6 +15,7 @@
 
 pub mod amqp;
 pub mod bounds;
+pub mod caller;
 pub mod client;
 pub mod codec;
 pub mod error;
@@ -33,12 +34,13 @@ use std::{sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
+pub use caller::Caller;
 pub use client::{RpcClient, Transport};
 pub use error::{ErrorCode, RpcError, RpcResult};
 pub use events::{Envelope, Event, EventHandler, EventPublisher};
 pub use method::{Method, PING, Ping, Service};
 pub use page::{Page, PageExtras};
-pub use server::Router;
+pub use server::{CallerState, Router};
 
 /// The transport a process uses, chosen once from its configuration.
 #[derive(Clone)]
@@ -79,7 +81,7 @@ impl Broker {
     }
 
     /// Answers `service`'s requests with `router` until `shutdown`, then finishes what it holds.
-    pub async fn serve<S: Clone + Send + Sync + 'static>(
+    pub async fn serve<S: crate::CallerState>(
         &self,
         service: Service,
         router: Router<S>,

@@ -13,13 +13,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use crate::{
-    Envelope, EventHandler, EventPublisher, RpcError, RpcResult, Service, Transport, codec,
+    Caller, Envelope, EventHandler, EventPublisher, RpcError, RpcResult, Service, Transport, codec,
     events::topic_matches,
     server::{Router, message_span},
 };
 
 struct LocalRequest {
     method: String,
+    caller: Caller,
     body: Vec<u8>,
     reply: oneshot::Sender<Vec<u8>>,
 }
@@ -40,7 +41,7 @@ impl Default for LocalHub {
 impl LocalHub {
     /// Answers requests for `service` with `router` until `shutdown`, then finishes the
     /// requests it holds.
-    pub async fn serve<S: Clone + Send + Sync + 'static>(
+    pub async fn serve<S: crate::CallerState>(
         &self,
         service: Service,
         router: Router<S>,
@@ -57,7 +58,7 @@ impl LocalHub {
                     let Some(request) = request else { break };
                     // In-process calls carry no correlation id: the reply has its own channel.
                     let span = message_span(&request.method, None);
-                    match span.in_scope(|| router.handle(&request.method, &request.body)) {
+                    match span.in_scope(|| router.handle(&request.method, request.caller, &request.body)) {
                         Ok(reply) => {
                             tracker.spawn(async move {
                                 // The caller may have given up; then nobody wants the reply.
@@ -84,6 +85,9 @@ impl LocalHub {
     /// `shutdown`. In-process events are not durable: they reach subscribers running now.
     pub async fn subscribe(&self, keys: &[&str], handler: EventHandler, shutdown: CancellationToken) {
         let mut events = self.events.subscribe();
+        if let Err(error) = handler(Envelope::new(crate::events::SUBSCRIBED, uuid::Uuid::nil(), None)).await {
+            tracing::error!(error = format!("{error:#}"), "event handler failed");
+        }
         loop {
             let envelope = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -107,13 +111,20 @@ impl LocalHub {
 
 #[async_trait]
 impl Transport for LocalHub {
-    async fn call(&self, service: Service, method: &str, body: Vec<u8>, timeout: Duration) -> RpcResult<Vec<u8>> {
+    async fn call(
+        &self,
+        service: Service,
+        method: &str,
+        caller: Caller,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> RpcResult<Vec<u8>> {
         let sender = self.services.read().ok().and_then(|services| services.get(&service).cloned());
         let Some(sender) = sender else {
             return Err(RpcError::unavailable(format!("the {} service is not running", service.name())));
         };
         let (reply, answer) = oneshot::channel();
-        let request = LocalRequest { method: method.to_owned(), body, reply };
+        let request = LocalRequest { method: method.to_owned(), caller, body, reply };
         let exchange = async {
             sender.send(request).await.ok()?;
             answer.await.ok()

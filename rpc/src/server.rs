@@ -7,7 +7,7 @@ use futures_util::{FutureExt, future::BoxFuture};
 use serde_json::error::Category;
 use tracing::{Span, field::Empty};
 
-use crate::{Method, PING, RpcError, RpcResult, codec};
+use crate::{Caller, Method, PING, RpcError, RpcResult, codec};
 
 type Route<S> = Arc<dyn Fn(S, &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> + Send + Sync>;
 
@@ -43,13 +43,31 @@ pub fn message_span(method: &str, correlation_id: Option<&str>) -> Span {
     span
 }
 
-/// Dispatches requests to plain async handlers `fn(request, state) -> RpcResult<response>`.
+/// A service's state, as each handler gets it: the same for every request but who it is for.
+pub trait CallerState: Clone + Send + Sync + 'static {
+    /// This state, for a request made for `caller`.
+    fn for_caller(&self, caller: Caller) -> Self;
+}
+
+/// Shared state that does not care who asks (a test's fake service, say).
+impl<T: Send + Sync + 'static> CallerState for Arc<T> {
+    fn for_caller(&self, _caller: Caller) -> Self {
+        self.clone()
+    }
+}
+
+impl CallerState for () {
+    fn for_caller(&self, _caller: Caller) -> Self {}
+}
+
+/// Dispatches requests to plain async handlers `fn(request, state) -> RpcResult<response>`,
+/// the state made for the request's caller.
 pub struct Router<S> {
     state: S,
     routes: HashMap<&'static str, Route<S>>,
 }
 
-impl<S: Clone + Send + Sync + 'static> Router<S> {
+impl<S: CallerState> Router<S> {
     pub fn new(state: S) -> Self {
         Self { state, routes: HashMap::new() }
     }
@@ -73,7 +91,12 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
 
     /// Runs the handler of `method` on `body` and encodes its answer. A panicking handler
     /// answers INTERNAL_SERVER_ERROR: one bad message never takes the service down.
-    pub fn handle(&self, method: &str, body: &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> {
+    pub fn handle(
+        &self,
+        method: &str,
+        caller: Caller,
+        body: &[u8],
+    ) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> {
         if method == PING {
             return Ok(async { codec::encode_reply(&RpcResult::Ok(())) }.boxed());
         }
@@ -81,7 +104,7 @@ impl<S: Clone + Send + Sync + 'static> Router<S> {
             .routes
             .get(method)
             .ok_or_else(|| DecodeError { method: method.to_owned(), reason: "unknown method".to_owned() })?;
-        let reply = route(self.state.clone(), body)?;
+        let reply = route(self.state.for_caller(caller), body)?;
         let method = method.to_owned();
         Ok(async move {
             match AssertUnwindSafe(reply).catch_unwind().await {

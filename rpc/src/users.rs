@@ -79,12 +79,16 @@ pub struct UpdateUser {
 }
 method!(UpdateUser, Users, "users.update", User);
 
-/// Replaces the password when `current_password` matches (UNAUTHENTICATED otherwise).
+/// Replaces the password when `current_password` matches (UNAUTHENTICATED otherwise), and
+/// ends every session of the user. `request_id` tells a redelivery of a change that was made
+/// from a new request; `client` is the caller's address, for the limits on failed attempts.
 #[derive(Serialize, Deserialize)]
 pub struct ChangePassword {
     pub id: Uuid,
     pub current_password: String,
     pub new_password: String,
+    pub request_id: Uuid,
+    pub client: String,
 }
 method!(ChangePassword, Users, "users.change_password", bool);
 
@@ -95,7 +99,61 @@ pub struct DeleteUser {
 }
 method!(DeleteUser, Users, "users.delete", bool);
 
+/// Signs in: checks `password` against the user whose nickName (ignoring case) or email is
+/// `login`, and opens a session of `ttl_seconds`. An unknown login and a wrong password answer
+/// alike, UNAUTHENTICATED, in the same time; past the limits on failed attempts (per account
+/// and per `client` address), TOO_MANY_REQUESTS.
+#[derive(Serialize, Deserialize)]
+pub struct Login {
+    pub login: String,
+    pub password: String,
+    pub ttl_seconds: u64,
+    pub client: String,
+}
+method!(Login, Users, "users.login", SignedIn);
+
+/// A signed-in user's session: what a token stands for. It ends at `expires_at`, at logout,
+/// and when the user changes their password or is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// Whether the user is an admin now (an operator's command makes one).
+    pub admin: bool,
+    #[serde(with = "crate::time::serde_rfc3339")]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a successful [`Login`] answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub session: Session,
+    pub user: User,
+}
+
+/// The session with this id while it lasts, `None` once it ended. Only for the deployment's
+/// own processes ([`crate::Caller::Service`]): the gateway asks it once per session it sees.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GetSession {
+    pub id: Uuid,
+}
+method!(GetSession, Users, "users.session", Option<Session>);
+
+/// Ends one session (`logout`): its user's or an admin's to end. Then publishes
+/// `session.ended`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct EndSession {
+    pub id: Uuid,
+}
+method!(EndSession, Users, "users.end_session", bool);
+
 // Passwords must not reach a log through `{:?}`.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login").field("ttl_seconds", &self.ttl_seconds).finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for CreateUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CreateUser").field("id", &self.id).field("nick_name", &self.nick_name).finish_non_exhaustive()
@@ -104,7 +162,7 @@ impl std::fmt::Debug for CreateUser {
 
 impl std::fmt::Debug for ChangePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangePassword").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ChangePassword").field("id", &self.id).field("request_id", &self.request_id).finish_non_exhaustive()
     }
 }
 

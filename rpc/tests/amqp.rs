@@ -15,7 +15,7 @@ use lapin::{
     BasicProperties, Connection, ConnectionProperties,
     options::{BasicGetOptions, BasicPublishOptions},
 };
-use rpc::{Broker, ErrorCode, Router, Service, users::GetUsers, users::User};
+use rpc::{Broker, Caller, CallerState, ErrorCode, Router, Service, users::GetUsers, users::User};
 use serde::{Deserialize, Serialize};
 use test_support::Vhost;
 use tokio_util::sync::CancellationToken;
@@ -31,11 +31,23 @@ rpc::method!(Echo, Users, "test.echo", String);
 struct Explode;
 rpc::method!(Explode, Users, "test.explode", String);
 
+#[derive(Serialize, Deserialize)]
+struct WhoAsks;
+rpc::method!(WhoAsks, Users, "test.who_asks", Caller);
+
+/// Counts calls; knows who the one it handles is for.
 #[derive(Clone, Default)]
-struct Counter(Arc<AtomicUsize>);
+struct Counter(Arc<AtomicUsize>, Caller);
+
+impl CallerState for Counter {
+    fn for_caller(&self, caller: Caller) -> Self {
+        Self(self.0.clone(), caller)
+    }
+}
 
 fn test_router(counter: Counter) -> Router<Counter> {
     Router::new(counter)
+        .route(|_: WhoAsks, counter: Counter| async move { Ok(counter.1) })
         .route(|request: Echo, counter: Counter| async move {
             counter.0.fetch_add(1, Ordering::SeqCst);
             Ok(request.text)
@@ -55,6 +67,46 @@ fn serve(broker: &Broker, counter: Counter) -> (CancellationToken, tokio::task::
         broker.serve(Service::Users, test_router(counter), 8, token).await.unwrap();
     });
     (shutdown, handle)
+}
+
+#[tokio::test]
+async fn every_call_carries_its_caller_and_a_message_without_one_is_anonymous() {
+    let vhost = Vhost::create("rpc").await;
+    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let (shutdown, worker) = serve(&broker, Counter::default());
+    let client = broker.client("test", Duration::from_secs(5));
+    let id = uuid::Uuid::now_v7();
+    for caller in [Caller::Anonymous, Caller::User(id), Caller::Admin(id), Caller::Service] {
+        assert_eq!(client.as_caller(caller).call(&WhoAsks).await.unwrap(), caller);
+    }
+    assert_eq!(client.call(&WhoAsks).await.unwrap(), Caller::Anonymous, "a client is anonymous until told");
+
+    // A message someone published by hand, with no header: anonymous, never privileged.
+    let connection = Connection::connect(&vhost.url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let reply_queue = channel
+        .queue_declare("".into(), lapin::options::QueueDeclareOptions { exclusive: true, ..Default::default() }, Default::default())
+        .await
+        .unwrap();
+    let properties = BasicProperties::default()
+        .with_type("test.who_asks".into())
+        .with_correlation_id("by-hand".into())
+        .with_reply_to(reply_queue.name().clone());
+    channel
+        .basic_publish("".into(), Service::Users.queue().into(), BasicPublishOptions::default(), b"null", properties)
+        .await
+        .unwrap();
+    let reply = loop {
+        if let Some(message) =
+            channel.basic_get(reply_queue.name().clone(), BasicGetOptions { no_ack: true }).await.unwrap()
+        {
+            break message.delivery.data;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(rpc::codec::decode_reply::<Caller>(&reply).unwrap(), Caller::Anonymous);
+    shutdown.cancel();
+    worker.await.unwrap();
 }
 
 #[tokio::test]

@@ -15,23 +15,50 @@
 // Tests may unwrap: a panic is how they fail.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod handlers;
 pub mod migration;
 pub mod password;
+pub mod throttle;
 pub mod validation;
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use rpc::{Broker, EventPublisher, Router, Service, process::defaults};
+use rpc::{Broker, Caller, CallerState, EventPublisher, Router, Service, process::defaults};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-/// What every handler gets: the service's database and where its events go.
+pub use throttle::LoginLimits;
+
+/// What every handler gets: the service's database, where its events go, the limits on
+/// failed sign-in attempts, and who the request is for.
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
     pub events: Arc<dyn EventPublisher>,
+    pub limits: LoginLimits,
+    /// Set by the router from the request; [`Caller::Service`] in [`Context::new`].
+    pub caller: Caller,
+}
+
+impl Context {
+    /// A context whose requests are the deployment's own ([`Caller::Service`]), with the
+    /// default limits.
+    pub fn new(db: DatabaseConnection, events: Arc<dyn EventPublisher>) -> Self {
+        Self { db, events, limits: LoginLimits::default(), caller: Caller::Service }
+    }
+
+    /// The same context, for requests made for `caller`.
+    pub fn as_caller(&self, caller: Caller) -> Self {
+        Self { caller, ..self.clone() }
+    }
+}
+
+impl CallerState for Context {
+    fn for_caller(&self, caller: Caller) -> Self {
+        self.as_caller(caller)
+    }
 }
 
 /// Routes every method of `rpc::users` to its handler.
@@ -44,6 +71,9 @@ pub fn router(ctx: Context) -> Router<Context> {
         .route(handlers::update)
         .route(handlers::change_password)
         .route(handlers::delete)
+        .route(handlers::login)
+        .route(handlers::session)
+        .route(handlers::end_session)
 }
 
 /// Where the service keeps its data and how much it takes on at once: the environment of the
@@ -59,6 +89,8 @@ pub struct Options {
     /// How many requests the worker holds, and so handles, at once.
     #[arg(long = "rpc-prefetch", env = "RPC_PREFETCH", default_value_t = defaults::RPC_PREFETCH)]
     pub prefetch: u16,
+    #[command(flatten)]
+    pub limits: LoginLimits,
 }
 
 impl Options {
@@ -68,6 +100,7 @@ impl Options {
             database_url: Some(database_url.into()),
             data_dir: defaults::DATA_DIR.into(),
             prefetch: defaults::RPC_PREFETCH,
+            limits: LoginLimits::default(),
         }
     }
 
@@ -81,12 +114,16 @@ impl Options {
 pub struct Application {
     db: DatabaseConnection,
     prefetch: u16,
+    limits: LoginLimits,
 }
 
 impl Application {
     /// Opens the database and applies pending migrations (all that `users-worker migrate` does).
     pub async fn build(options: Options) -> anyhow::Result<Self> {
-        Ok(Self { db: open_database(&options.database_url()).await?, prefetch: options.prefetch })
+        let db = open_database(&options.database_url()).await?;
+        // The first unknown login must not take longer than the others (it would tell).
+        password::warm_up().await?;
+        Ok(Self { db, prefetch: options.prefetch, limits: options.limits })
     }
 
     /// The open database, for callers that look at the rows themselves (tests).
@@ -96,8 +133,28 @@ impl Application {
 
     /// Serves `users.rpc` over `broker` until `shutdown`, then finishes the requests in hand.
     pub async fn run_until_stopped(self, broker: &Broker, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let ctx = Context { db: self.db, events: broker.publisher("users-worker") };
-        broker.serve(Service::Users, router(ctx), self.prefetch, shutdown).await
+        let ctx = Context { limits: self.limits, ..Context::new(self.db, broker.publisher("users-worker")) };
+        let sweeper = tokio::spawn(sweep_expired(ctx.db.clone(), shutdown.clone()));
+        let served = broker.serve(Service::Users, router(ctx), self.prefetch, shutdown).await;
+        sweeper.abort();
+        served
+    }
+}
+
+/// How often expired sessions and counting windows of failed attempts are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes what has expired, now and then: a row that lived past its time answers as absent
+/// anyway, so this only keeps the tables small.
+async fn sweep_expired(db: DatabaseConnection, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = throttle::sweep(&db).await {
+            tracing::warn!(%error, "cannot delete expired sessions and attempt counts");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
     }
 }
 

@@ -25,15 +25,28 @@ struct Config {
 enum Command {
     /// Apply the database migrations and exit.
     Migrate,
+    /// Make the user with this nickName (ignoring case) an admin; exit 1 when there is none.
+    GrantAdmin { nick_name: String },
+    /// Make the user with this nickName an ordinary user again; exit 1 when there is none.
+    RevokeAdmin { nick_name: String },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_tracing();
+    if let Some(Command::GrantAdmin { nick_name } | Command::RevokeAdmin { nick_name }) = &config.command {
+        let admin = matches!(config.command, Some(Command::GrantAdmin { .. }));
+        let db = users_worker::open_database(&config.options.database_url()).await?;
+        // With a broker, gateways hear of it at once; without, when they next look the
+        // user's sessions up.
+        let events = config.amqp_url.map(|url| rpc::Broker::from_url(Some(url)).publisher("users-admin"));
+        let found = users_worker::admin::run(&db, events.as_deref(), nick_name, admin).await?;
+        std::process::exit(if found { 0 } else { 1 });
+    }
     // Refuse a missing broker before touching the database.
     let amqp_url = match config.command {
-        Some(Command::Migrate) => None,
+        Some(_) => None,
         None => Some(config.amqp_url.context("AMQP_URL is required to serve")?),
     };
     let prefetch = config.options.prefetch;

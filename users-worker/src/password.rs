@@ -58,6 +58,26 @@ pub async fn verify(password: String, hash: String) -> anyhow::Result<bool> {
     .await
 }
 
+/// A hash of a password nobody knows, made once with the same parameters as every stored
+/// one: `login` verifies against it when no user has the login, so that answer takes as long
+/// as a wrong password.
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+pub async fn dummy_hash() -> anyhow::Result<String> {
+    DUMMY_HASH
+        .get_or_try_init(|| async {
+            let password = format!("no one's password {}", uuid::Uuid::now_v7());
+            hash(Password::parse(crate::validation::field::PASSWORD, password)?).await
+        })
+        .await
+        .cloned()
+}
+
+/// Makes [`dummy_hash`] before the first request needs it.
+pub async fn warm_up() -> anyhow::Result<()> {
+    dummy_hash().await.map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

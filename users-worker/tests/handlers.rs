@@ -58,7 +58,7 @@ impl TestApp {
                 break;
             }
         }
-        let ctx = Context { db, events: Arc::new(hub.clone()) };
+        let ctx = Context::new(db, Arc::new(hub.clone()));
         Self { url: url.to_owned(), ctx, hub, events, _subscriber: token.drop_guard() }
     }
 
@@ -79,7 +79,7 @@ impl TestApp {
                 .expect("the subscriber runs");
             match envelope.routing_key.as_str() {
                 "test.marker" if envelope.event.id == marker => return seen,
-                key if key.starts_with("test.") => {}
+                key if key.starts_with("test.") || key == events::SUBSCRIBED => {}
                 _ => seen.push((envelope.routing_key, envelope.event.id)),
             }
         }
@@ -112,6 +112,8 @@ where
 }
 
 const PASSWORD: &str = "correct horse battery";
+/// The client address requests come from, for the limits on failed attempts.
+const CLIENT: &str = "192.0.2.1";
 
 /// A valid create request whose unique values belong to `n` alone.
 fn new_user(n: u32) -> CreateUser {
@@ -152,6 +154,10 @@ fn created(id: Uuid) -> (String, Uuid) {
 
 fn updated(id: Uuid) -> (String, Uuid) {
     (events::USER_UPDATED.to_owned(), id)
+}
+
+fn sessions_ended(id: Uuid) -> (String, Uuid) {
+    (events::USER_SESSIONS_ENDED.to_owned(), id)
 }
 
 fn deleted(id: Uuid) -> (String, Uuid) {
@@ -585,7 +591,7 @@ async fn writes_to_a_missing_user_are_not_found(mut app: TestApp) {
     let id = Uuid::now_v7();
     let req = UpdateUser { id, full_name: Some("Someone".to_owned()), ..Default::default() };
     assert_error(update(req, app.ctx()).await, ErrorCode::NotFound, None);
-    let req = ChangePassword { id, current_password: PASSWORD.to_owned(), new_password: "another password".to_owned() };
+    let req = ChangePassword { id, current_password: PASSWORD.to_owned(), new_password: "another password".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned() };
     assert_error(change_password(req, app.ctx()).await, ErrorCode::NotFound, None);
     assert_error(delete(DeleteUser { id }, app.ctx()).await, ErrorCode::NotFound, None);
     assert_eq!(app.count().await, 0);
@@ -602,7 +608,7 @@ async fn change_password_stores_a_new_hash_when_the_current_password_matches(mut
     let req = ChangePassword {
         id: user.id,
         current_password: PASSWORD.to_owned(),
-        new_password: "a brand new passphrase".to_owned(),
+        new_password: "a brand new passphrase".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned()
     };
     assert!(change_password(req, app.ctx()).await.unwrap());
 
@@ -615,21 +621,22 @@ async fn change_password_stores_a_new_hash_when_the_current_password_matches(mut
     assert!(!users_worker::password::verify(PASSWORD.to_owned(), row.password_hash).await.unwrap());
     assert!(row.updated_at > user.updated_at);
     assert_eq!(row.created_at, user.created_at);
-    assert_eq!(app.events().await, vec![created(user.id), updated(user.id)]);
+    assert_eq!(app.events().await, vec![created(user.id), sessions_ended(user.id), updated(user.id)]);
 }
 
 async fn a_redelivered_change_password_answers_true_again_without_writing(mut app: TestApp) {
     let user = app.create(new_user(1)).await;
+    let request_id = Uuid::now_v7();
     let req = || ChangePassword {
         id: user.id,
         current_password: PASSWORD.to_owned(),
-        new_password: "a brand new passphrase".to_owned(),
+        new_password: "a brand new passphrase".to_owned(), request_id, client: CLIENT.to_owned()
     };
     assert!(change_password(req(), app.ctx()).await.unwrap());
     let hash = app.stored(user.id).await.unwrap().password_hash;
     assert!(change_password(req(), app.ctx()).await.unwrap());
     assert_eq!(app.stored(user.id).await.unwrap().password_hash, hash);
-    assert_eq!(app.events().await, vec![created(user.id), updated(user.id)]);
+    assert_eq!(app.events().await, vec![created(user.id), sessions_ended(user.id), updated(user.id)]);
 }
 
 async fn a_wrong_current_password_is_unauthenticated_and_changes_nothing(mut app: TestApp) {
@@ -639,7 +646,7 @@ async fn a_wrong_current_password_is_unauthenticated_and_changes_nothing(mut app
         let req = ChangePassword {
             id: user.id,
             current_password: wrong.to_owned(),
-            new_password: "a brand new passphrase".to_owned(),
+            new_password: "a brand new passphrase".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned()
         };
         let error = assert_error(change_password(req, app.ctx()).await, ErrorCode::Unauthenticated, None);
         assert!(!error.message.contains(PASSWORD));
@@ -651,7 +658,7 @@ async fn a_wrong_current_password_is_unauthenticated_and_changes_nothing(mut app
 async fn the_new_password_is_checked_before_the_current_one(app: TestApp) {
     let user = app.create(new_user(1)).await;
     for (current, new) in [(PASSWORD, "short"), ("wrong password", "short"), (PASSWORD, "n".repeat(129).as_str())] {
-        let req = ChangePassword { id: user.id, current_password: current.to_owned(), new_password: new.to_owned() };
+        let req = ChangePassword { id: user.id, current_password: current.to_owned(), new_password: new.to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned() };
         assert_error(change_password(req, app.ctx()).await, ErrorCode::BadUserInput, Some("newPassword"));
     }
 }
@@ -684,7 +691,7 @@ async fn every_method_answers_through_the_in_process_broker(app: TestApp) {
         let (hub, router, shutdown) = (hub.clone(), users_worker::router(app.ctx()), shutdown.clone());
         async move { hub.serve(Service::Users, router, shutdown).await }
     });
-    let client = RpcClient::new(Arc::new(hub), Duration::from_secs(10));
+    let client = RpcClient::new(Arc::new(hub), Duration::from_secs(10)).as_caller(rpc::Caller::Service);
     // The service registers when its task first runs.
     while client.ping(Service::Users).await.is_err() {
         tokio::task::yield_now().await;
@@ -706,7 +713,7 @@ async fn every_method_answers_through_the_in_process_broker(app: TestApp) {
     let change = ChangePassword {
         id: user.id,
         current_password: "wrong password".to_owned(),
-        new_password: "new password".to_owned(),
+        new_password: "new password".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned()
     };
     assert_error(client.call(&change).await, ErrorCode::Unauthenticated, None);
     assert!(client.call(&DeleteUser { id: user.id }).await.unwrap());
@@ -719,7 +726,7 @@ async fn every_method_answers_through_the_in_process_broker(app: TestApp) {
 async fn migrating_a_migrated_database_again_is_harmless(app: TestApp) {
     let user = app.create(new_user(1)).await;
     let again = users_worker::open_database(&app.url).await.unwrap();
-    let ctx = Context { db: again, events: app.ctx().events };
+    let ctx = Context::new(again, app.ctx().events);
     assert_eq!(get(GetUsers { ids: vec![user.id] }, ctx).await.unwrap(), vec![user]);
 }
 
@@ -833,11 +840,11 @@ mod control_characters {
         assert!(users_worker::password::verify(password.to_owned(), hash).await.unwrap());
 
         let next = "\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}";
-        let req = ChangePassword { id: user.id, current_password: password.to_owned(), new_password: next.to_owned() };
+        let req = ChangePassword { id: user.id, current_password: password.to_owned(), new_password: next.to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned() };
         assert!(change_password(req, app.ctx()).await.unwrap());
         let hash = app.stored(user.id).await.unwrap().password_hash;
         assert!(users_worker::password::verify(next.to_owned(), hash).await.unwrap());
-        assert_eq!(app.events().await, vec![created(user.id), updated(user.id)]);
+        assert_eq!(app.events().await, vec![created(user.id), sessions_ended(user.id), updated(user.id)]);
     }
 
     test_support::on_both_backends! {

@@ -4,21 +4,39 @@
 //! - an entity (`user:<id>`, `order:<id>`) has a generation of its own;
 //! - collections (`users`, `orders`) have one generation for all their list pages and look-ups;
 //! - a user's orders (`orders-of:<user>`) have one for all pages of `User.orders`.
+//!
+//! A value is stored under the view it was read in: the services answer each caller what that
+//! caller may see, so a value read for one user is never served to another. The view is the
+//! user's id for a user and `admin` for an admin (admins see the same). Generations are not
+//! per view: a write makes every view of what it changed stale at once.
 
-use rpc::{PageExtras, orders::UserOrdersKey};
+use rpc::{Caller, PageExtras, orders::UserOrdersKey};
 use uuid::Uuid;
 
 use super::store::CacheKey;
 
-/// Builds keys under a prefix (`CACHE_KEY_PREFIX`), which carries the key format's version.
+/// Builds keys under a prefix (`CACHE_KEY_PREFIX`), which carries the key format's version,
+/// for one view (see the module's documentation).
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,
+    view: String,
 }
 
 impl Keys {
+    /// Keys of the whole view, an admin's.
     pub fn new(prefix: &str) -> Self {
-        Self { prefix: prefix.to_owned() }
+        Self { prefix: prefix.to_owned(), view: ADMIN_VIEW.to_owned() }
+    }
+
+    /// The keys of what `caller` may see.
+    pub fn for_caller(&self, caller: Caller) -> Self {
+        let view = match caller {
+            Caller::Admin(_) | Caller::Service => ADMIN_VIEW.to_owned(),
+            Caller::User(id) => id.simple().to_string(),
+            Caller::Anonymous => "anonymous".to_owned(),
+        };
+        Self { prefix: self.prefix.clone(), view }
     }
 
     fn generation(&self, scope: &str) -> String {
@@ -29,7 +47,10 @@ impl Keys {
     /// [`MAX_VALUE_KEY`] bytes and replaced by its hash beyond, so no argument makes a key, in
     /// Redis or in memory, longer than that: see [`bounded`].
     fn key(&self, scope: &str, value: String) -> CacheKey {
-        CacheKey { generation: self.generation(scope), value: format!("{}:{}", self.prefix, bounded(value)) }
+        CacheKey {
+            generation: self.generation(scope),
+            value: format!("{}:{}:{}", self.prefix, self.view, bounded(value)),
+        }
     }
 
     pub fn user(&self, id: Uuid) -> CacheKey {
@@ -46,8 +67,11 @@ impl Keys {
     fn entity(&self, kind: &str, id: Uuid) -> CacheKey {
         let mut buffer = Uuid::encode_buffer();
         let id = id.hyphenated().encode_lower(&mut buffer);
-        let prefix = self.prefix.as_str();
-        CacheKey { generation: [prefix, ":gen:", kind, ":", id].concat(), value: [prefix, ":", kind, ":", id].concat() }
+        let (prefix, view) = (self.prefix.as_str(), self.view.as_str());
+        CacheKey {
+            generation: [prefix, ":gen:", kind, ":", id].concat(),
+            value: [prefix, ":", view, ":", kind, ":", id].concat(),
+        }
     }
 
     pub fn user_by_nick_name(&self, nick_name: &str) -> CacheKey {
@@ -81,6 +105,9 @@ impl Keys {
         stale
     }
 }
+
+/// The view of admins (and of the deployment's own calls): everything.
+const ADMIN_VIEW: &str = "admin";
 
 /// The longest field-and-arguments part of a key kept as written. Every key of today's fields
 /// stays under it (a page of a user's orders, the longest, is about 90 bytes; a nickName that
@@ -136,12 +163,12 @@ mod tests {
     fn keys_are_bounded_whatever_their_arguments() {
         let keys = Keys::new("gqlmq:v1");
         let short = keys.user_by_nick_name("Ana.Maria_99");
-        assert_eq!(short.value, "gqlmq:v1:user-by-nick:ana.maria_99");
+        assert_eq!(short.value, "gqlmq:v1:admin:user-by-nick:ana.maria_99");
         let longest_valid = keys.user_by_nick_name(&"x".repeat(32));
         assert!(!longest_valid.value.contains('#'), "a nickName that can be valid is kept as written");
         let huge = "n".repeat(1 << 20);
         let hashed = keys.user_by_nick_name(&huge);
-        assert!(hashed.value.len() <= "gqlmq:v1:".len() + MAX_VALUE_KEY, "{}", hashed.value.len());
+        assert!(hashed.value.len() <= "gqlmq:v1:admin:".len() + MAX_VALUE_KEY, "{}", hashed.value.len());
         assert_eq!(hashed, keys.user_by_nick_name(&huge), "the same arguments, the same key");
         assert_ne!(hashed, keys.user_by_nick_name(&format!("{huge}m")));
         let id = Uuid::now_v7();
@@ -152,5 +179,19 @@ mod tests {
             extras: PageExtras { total_count: true, has_previous: true },
         });
         assert!(!page.value.contains('#') && page.value.len() < 128, "{}", page.value);
+    }
+
+    #[test]
+    fn each_caller_reads_in_a_view_of_its_own_under_the_same_generations() {
+        let keys = Keys::new("gqlmq:v1");
+        let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let of = |caller| keys.for_caller(caller).user(alice);
+        let (as_alice, as_bob, as_admin) = (of(Caller::User(alice)), of(Caller::User(bob)), of(Caller::Admin(bob)));
+        assert_ne!(as_alice.value, as_bob.value);
+        assert_ne!(as_alice.value, as_admin.value);
+        assert_eq!(as_admin, of(Caller::Admin(alice)), "admins share one view");
+        assert_eq!(as_admin, keys.user(alice));
+        assert_eq!(as_alice.generation, as_bob.generation, "one write makes every view stale");
+        assert!(keys.user_written(alice).contains(&as_alice.generation));
     }
 }

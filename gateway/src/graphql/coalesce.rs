@@ -7,6 +7,9 @@
 //! in one call as soon as a slot frees (group commit, for reads). An idle gateway sends every
 //! look-up at once, alone: merging costs no latency, it only takes what waits anyway.
 //!
+//! Only look-ups made for the same caller are merged: the service decides what each caller may
+//! see, so one caller's ids never ride in another's call.
+//!
 //! Only calls not yet sent are joined, never one in flight: a look-up always starts after it
 //! was asked for, so it sees every write answered before (the field cache relies on this).
 
@@ -16,12 +19,13 @@ use std::{
 };
 
 use futures_util::future::BoxFuture;
-use rpc::{RpcError, RpcResult, bounds::MAX_IDS};
+use rpc::{Caller, RpcError, RpcResult, bounds::MAX_IDS};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// The RPC behind a coalescer: the entities among some ids (absent ones left out).
-pub type Fetch<V> = Arc<dyn Fn(Vec<Uuid>) -> BoxFuture<'static, RpcResult<Vec<V>>> + Send + Sync>;
+/// The RPC behind a coalescer: the entities among some ids (absent ones left out), as the
+/// caller may see them.
+pub type Fetch<V> = Arc<dyn Fn(Caller, Vec<Uuid>) -> BoxFuture<'static, RpcResult<Vec<V>>> + Send + Sync>;
 
 pub struct Coalescer<V> {
     fetch: Fetch<V>,
@@ -43,6 +47,7 @@ enum Turn<V> {
 }
 
 struct Waiter<V> {
+    caller: Caller,
     ids: Vec<Uuid>,
     answer: oneshot::Sender<RpcResult<Vec<V>>>,
 }
@@ -55,26 +60,26 @@ impl<V: Clone + Send + 'static> Coalescer<V> {
 
     /// The entities among `ids`: fetched at once when a slot is free, else with the other
     /// ids waiting for the next one.
-    pub async fn get(self: &Arc<Self>, ids: Vec<Uuid>) -> RpcResult<Vec<V>> {
-        match self.take_turn(ids) {
+    pub async fn get(self: &Arc<Self>, caller: Caller, ids: Vec<Uuid>) -> RpcResult<Vec<V>> {
+        match self.take_turn(caller, ids) {
             Turn::Now(ids) => {
                 // Frees the slot (or hands it to those waiting) however this call ends.
                 let _slot = Slot(self.clone());
-                (self.fetch)(ids).await
+                (self.fetch)(caller, ids).await
             }
             Turn::Later(answered) => answered.await.unwrap_or_else(|_| Err(RpcError::internal())),
         }
     }
 
     /// Takes a free slot for `ids`, or queues them for the next merged call.
-    fn take_turn(&self, ids: Vec<Uuid>) -> Turn<V> {
+    fn take_turn(&self, caller: Caller, ids: Vec<Uuid>) -> Turn<V> {
         let mut state = self.lock();
         if state.in_flight < self.max_in_flight && state.waiting.is_empty() {
             state.in_flight += 1;
             return Turn::Now(ids);
         }
         let (answer, answered) = oneshot::channel();
-        state.waiting.push(Waiter { ids, answer });
+        state.waiting.push(Waiter { caller, ids, answer });
         Turn::Later(answered)
     }
 
@@ -90,13 +95,19 @@ impl<V: Clone + Send + 'static> Coalescer<V> {
             state.in_flight -= 1;
             return;
         }
-        let mut taken = 0;
-        let count = state.waiting.iter().take_while(|waiter| {
-            taken += waiter.ids.len();
-            taken <= MAX_IDS
-        });
-        let count = count.count().max(1);
-        let batch: Vec<Waiter<V>> = state.waiting.drain(..count).collect();
+        // The longest-waiting caller's look-ups go out together, in the order they came.
+        let caller = state.waiting[0].caller;
+        let (mut taken, mut batch, mut rest) = (0, Vec::new(), Vec::new());
+        for waiter in state.waiting.drain(..) {
+            let fits = batch.is_empty() || taken + waiter.ids.len() <= MAX_IDS;
+            if waiter.caller == caller && fits {
+                taken += waiter.ids.len();
+                batch.push(waiter);
+            } else {
+                rest.push(waiter);
+            }
+        }
+        state.waiting = rest;
         drop(state);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(self.clone().merged(batch))),
@@ -108,10 +119,11 @@ impl<V: Clone + Send + 'static> Coalescer<V> {
     /// One call for the ids of `batch`, each waiter answered with its own entities.
     async fn merged(self: Arc<Self>, batch: Vec<Waiter<V>>) {
         let _slot = Slot(self.clone());
+        let caller = batch[0].caller;
         let mut ids: Vec<Uuid> = batch.iter().flat_map(|waiter| waiter.ids.iter().copied()).collect();
         ids.sort_unstable();
         ids.dedup();
-        match (self.fetch)(ids).await {
+        match (self.fetch)(caller, ids).await {
             Ok(found) => {
                 let found: HashMap<Uuid, V> = found.into_iter().map(|entity| ((self.id_of)(&entity), entity)).collect();
                 for waiter in batch {
@@ -148,7 +160,7 @@ mod tests {
     /// A fetch that records each call's ids and answers every id but the nil one, once
     /// `gate` lets it.
     fn recording(calls: Arc<Mutex<Vec<Vec<Uuid>>>>, gate: Arc<Notify>) -> Fetch<Uuid> {
-        Arc::new(move |ids: Vec<Uuid>| {
+        Arc::new(move |_caller, ids: Vec<Uuid>| {
             let (calls, gate) = (calls.clone(), gate.clone());
             Box::pin(async move {
                 calls.lock().unwrap().push(ids.clone());
@@ -168,7 +180,7 @@ mod tests {
         let first = tokio::spawn({
             let coalescer = coalescer.clone();
             let id = ids[0];
-            async move { coalescer.get(vec![id]).await }
+            async move { coalescer.get(Caller::Service, vec![id]).await }
         });
         while calls.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
@@ -177,7 +189,7 @@ mod tests {
             .into_iter()
             .map(|asked| {
                 let coalescer = coalescer.clone();
-                tokio::spawn(async move { coalescer.get(asked).await })
+                tokio::spawn(async move { coalescer.get(Caller::Service, asked).await })
             })
             .collect();
         while coalescer.lock().waiting.len() < 3 {
@@ -205,7 +217,7 @@ mod tests {
         let attempts = Arc::new(AtomicUsize::new(0));
         let fetch: Fetch<Uuid> = Arc::new({
             let attempts = attempts.clone();
-            move |_ids: Vec<Uuid>| {
+            move |_caller, _ids: Vec<Uuid>| {
                 let attempt = attempts.fetch_add(1, Ordering::SeqCst);
                 Box::pin(async move {
                     if attempt == 0 {
@@ -219,7 +231,7 @@ mod tests {
         // A call that never ends, then dropped (its request timed out): the slot comes back.
         let stuck = tokio::spawn({
             let coalescer = coalescer.clone();
-            async move { coalescer.get(vec![Uuid::now_v7()]).await }
+            async move { coalescer.get(Caller::Service, vec![Uuid::now_v7()]).await }
         });
         while attempts.load(Ordering::SeqCst) < 1 {
             tokio::task::yield_now().await;
@@ -227,7 +239,7 @@ mod tests {
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let coalescer = coalescer.clone();
-                tokio::spawn(async move { coalescer.get(vec![Uuid::now_v7()]).await })
+                tokio::spawn(async move { coalescer.get(Caller::Service, vec![Uuid::now_v7()]).await })
             })
             .collect();
         while coalescer.lock().waiting.len() < 2 {
@@ -239,5 +251,67 @@ mod tests {
         }
         assert_eq!(attempts.load(Ordering::SeqCst), 2, "the two waiters shared one call");
         assert_eq!(coalescer.lock().in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn look_ups_of_different_callers_never_share_a_call() {
+        let calls: Arc<Mutex<Vec<(Caller, Vec<Uuid>)>>> = Arc::default();
+        let gate = Arc::new(Notify::new());
+        let fetch: Fetch<Uuid> = Arc::new({
+            let (calls, gate) = (calls.clone(), gate.clone());
+            move |caller, ids: Vec<Uuid>| {
+                let (calls, gate) = (calls.clone(), gate.clone());
+                Box::pin(async move {
+                    calls.lock().unwrap().push((caller, ids.clone()));
+                    gate.notified().await;
+                    Ok(ids)
+                })
+            }
+        });
+        let coalescer = Coalescer::new(fetch, |id| *id, 1);
+        let (alice, bob) = (Caller::User(Uuid::now_v7()), Caller::User(Uuid::now_v7()));
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.get(alice, vec![Uuid::now_v7()]).await }
+        });
+        while calls.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let asked = [(alice, Uuid::now_v7()), (bob, Uuid::now_v7()), (alice, Uuid::now_v7())];
+        let waiting: Vec<_> = asked
+            .iter()
+            .map(|&(caller, id)| {
+                let coalescer = coalescer.clone();
+                tokio::spawn(async move { coalescer.get(caller, vec![id]).await })
+            })
+            .collect();
+        while coalescer.lock().waiting.len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..3 {
+            gate.notify_one();
+            tokio::task::yield_now().await;
+        }
+        // Keep the gate open until every waiter is answered.
+        let opener = tokio::spawn({
+            let gate = gate.clone();
+            async move {
+                loop {
+                    gate.notify_one();
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+        });
+        first.await.unwrap().unwrap();
+        for (waiter, (_, id)) in waiting.into_iter().zip(asked) {
+            assert_eq!(waiter.await.unwrap().unwrap(), vec![id], "each caller gets what it asked for");
+        }
+        opener.abort();
+        let calls = calls.lock().unwrap();
+        let mut alices = vec![asked[0].1, asked[2].1];
+        alices.sort_unstable();
+        assert_eq!(calls.len(), 3, "alice's first, then alice's two merged, then bob's: {calls:?}");
+        assert_eq!(calls[1], (alice, alices), "the longest-waiting caller's look-ups go out together");
+        assert_eq!(calls[2], (bob, vec![asked[1].1]));
     }
 }

@@ -52,6 +52,9 @@ pub fn gql_error(error: RpcError) -> async_graphql::Error {
         if let Some(field) = &error.field {
             extensions.set("field", field.as_str());
         }
+        if let Some(seconds) = error.retry_after {
+            extensions.set("retryAfter", seconds);
+        }
     })
 }
 

@@ -22,7 +22,7 @@ use std::{
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use rpc::{
-    Page, RpcClient, RpcError,
+    Caller, Page, RpcClient, RpcError,
     orders::{GetOrders, Order, OrdersOfUsers, UserOrdersKey},
     users::{GetUsers, User},
 };
@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::coalesce::Coalescer;
+use super::{Requester, coalesce::Coalescer};
 use crate::cache::{FieldCache, keys::Keys, store::CacheKey};
 
 /// Passes of one poll before the scope yields to the runtime.
@@ -127,8 +127,17 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(scope: &RequestScope, lookups: &Arc<Lookups>, cache: &Arc<FieldCache>) -> Self {
-        let source = || Source { lookups: lookups.clone(), cache: cache.clone() };
+    /// The loaders of one request, whose look-ups are made for `requester`'s caller and
+    /// cached in its view.
+    pub fn new(scope: &RequestScope, lookups: &Arc<Lookups>, cache: &Arc<FieldCache>, requester: &Requester) -> Self {
+        let caller = requester.rpc().caller();
+        let source = || Source {
+            lookups: lookups.clone(),
+            cache: cache.clone(),
+            rpc: requester.rpc().clone(),
+            keys: requester.keys().clone(),
+            caller,
+        };
         Self {
             users: scope.loader(UserLoader(source())),
             orders: scope.loader(OrderLoader(source())),
@@ -140,7 +149,6 @@ impl Loaders {
 /// The RPCs of the whole gateway behind the loaders: look-ups by id go through a
 /// [`Coalescer`] each, which merges them when many requests want some at once.
 pub struct Lookups {
-    rpc: RpcClient,
     users: Arc<Coalescer<User>>,
     orders: Arc<Coalescer<Order>>,
 }
@@ -149,7 +157,6 @@ impl Lookups {
     /// `in_flight`: how many calls of each look-up may be out at once (`RPC_LOOKUPS_IN_FLIGHT`).
     pub fn new(rpc: &RpcClient, in_flight: usize) -> Self {
         Self {
-            rpc: rpc.clone(),
             users: coalesced(rpc, |ids| GetUsers { ids }, |user: &User| user.id, in_flight),
             orders: coalesced(rpc, |ids| GetOrders { ids }, |order: &Order| order.id, in_flight),
         }
@@ -168,17 +175,21 @@ where
     V: Clone + Send + 'static,
 {
     let rpc = rpc.clone();
-    let fetch = move |ids| {
-        let rpc = rpc.clone();
+    let fetch = move |caller, ids| {
+        let rpc = rpc.as_caller(caller);
         Box::pin(async move { rpc.call(&request(ids)).await }) as BoxFuture<'static, _>
     };
     Coalescer::new(Arc::new(fetch), id_of, in_flight)
 }
 
-/// Where a loader gets its batch: the cache first (one read), then one RPC for the misses.
+/// Where a loader gets its batch: the cache first (one read, in the caller's view), then one
+/// RPC for the misses, made for the caller.
 struct Source {
     lookups: Arc<Lookups>,
     cache: Arc<FieldCache>,
+    rpc: RpcClient,
+    keys: Keys,
+    caller: Caller,
 }
 
 impl Source {
@@ -194,12 +205,12 @@ impl Source {
     where
         T: Serialize + DeserializeOwned + Clone + Send + 'static,
     {
-        let keys = ids.iter().copied().map(|id| key(&self.cache.keys, id));
+        let keys = ids.iter().copied().map(|id| key(&self.keys, id));
         let entities = self
             .cache
             .get_many(keys, |missing| {
                 let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-                let fetched = lookup.get(wanted.clone());
+                let fetched = lookup.get(self.caller, wanted.clone());
                 async move {
                     let mut found: HashMap<Uuid, T> =
                         fetched.await?.into_iter().map(|entity| (id_of(&entity), entity)).collect();
@@ -245,9 +256,8 @@ impl Loader<UserOrdersKey> for UserOrdersLoader {
     type Error = RpcError;
 
     async fn load(&self, keys: &[UserOrdersKey]) -> Result<HashMap<UserOrdersKey, Page<Order>>, RpcError> {
-        let Source { lookups, cache } = &self.0;
-        let rpc = &lookups.rpc;
-        let cache_keys = keys.iter().copied().map(|key| cache.keys.user_orders(&key));
+        let Source { cache, rpc, keys: view, .. } = &self.0;
+        let cache_keys = keys.iter().copied().map(|key| view.user_orders(&key));
         let pages = cache
             .get_many(cache_keys, |missing| async move {
                 let wanted: Vec<UserOrdersKey> = missing.iter().map(|&i| keys[i]).collect();

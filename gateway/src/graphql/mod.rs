@@ -1,6 +1,7 @@
 //! The GraphQL schema: one module per domain ([`users`], [`orders`]) merged into one schema,
 //! the contract's scalars, connections, DataLoaders and the error mapping.
 
+pub mod auth;
 pub mod coalesce;
 pub mod complexity;
 pub mod error;
@@ -13,38 +14,95 @@ pub mod users;
 use async_graphql::{Context, EmptySubscription, MergedObject, Schema, ValidationMode};
 use std::sync::Arc;
 
-use rpc::RpcClient;
+use rpc::{Caller, RpcClient};
 
 use self::error::RpcResultExt;
 use self::loaders::Loaders;
+use crate::auth::{Auth, Authentication};
 use crate::cache::{FieldCache, keys::Keys};
 use crate::limits::Limits;
 
 #[derive(MergedObject, Default)]
-pub struct Query(users::UserQuery, orders::OrderQuery);
+pub struct Query(users::UserQuery, orders::OrderQuery, auth::AuthQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(users::UserMutation, orders::OrderMutation);
+pub struct Mutation(users::UserMutation, orders::OrderMutation, auth::AuthMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// What resolvers reach through the schema's data.
 #[derive(Clone)]
 pub struct Gateway {
+    /// Calls made for nobody in particular: what `login` and `createUser` send.
     pub rpc: RpcClient,
     pub cache: Arc<FieldCache>,
+    pub auth: Arc<Auth>,
+}
+
+/// Who one request is for, and what it calls and caches with: in each request's data.
+pub struct Requester {
+    pub auth: Authentication,
+    /// Calls made for the caller; anonymous when the token was refused, though no field
+    /// that needs a caller gets this far then.
+    rpc: RpcClient,
+    /// The cache keys of what the caller may see.
+    keys: Keys,
+}
+
+impl Requester {
+    pub fn new(auth: Authentication, rpc: &RpcClient, keys: &Keys) -> Self {
+        let caller = auth.caller.clone().unwrap_or(Caller::Anonymous);
+        Self { rpc: rpc.as_caller(caller), keys: keys.for_caller(caller), auth }
+    }
+
+    /// The caller; the token's error when it was refused.
+    pub fn caller(&self) -> async_graphql::Result<Caller> {
+        self.auth.caller.clone().gql()
+    }
+
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
 }
 
 impl Gateway {
+    /// Calls made for this request's caller; the token's error when it was refused.
     pub fn rpc<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RpcClient> {
+        let requester = Self::requester(ctx)?;
+        requester.caller()?;
+        Ok(&requester.rpc)
+    }
+
+    /// Calls made for nobody, whatever token came: `login` and `createUser`, which anyone may
+    /// call, also with a token that expired.
+    pub fn public_rpc<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a RpcClient> {
         Ok(&ctx.data::<Gateway>()?.rpc)
+    }
+
+    pub fn requester<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Requester> {
+        ctx.data::<Requester>()
+    }
+
+    /// The cache keys of the caller's view.
+    pub fn keys<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Keys> {
+        Ok(&Self::requester(ctx)?.keys)
+    }
+
+    pub fn auth<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Auth> {
+        Ok(&ctx.data::<Gateway>()?.auth)
     }
 
     pub fn cache<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a FieldCache> {
         Ok(&ctx.data::<Gateway>()?.cache)
     }
 
+    /// The request's DataLoaders; the token's error when it was refused.
     pub fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+        Self::requester(ctx)?.caller()?;
         ctx.data::<Loaders>()
     }
 
@@ -55,7 +113,17 @@ impl Gateway {
         request: &M,
         stale: impl FnOnce(&Keys) -> Vec<String>,
     ) -> async_graphql::Result<M::Response> {
-        let (rpc, cache) = (Self::rpc(ctx)?, Self::cache(ctx)?);
+        Self::write_with(ctx, Self::rpc(ctx)?, request, stale).await
+    }
+
+    /// [`Self::write`] with `rpc`'s caller.
+    pub async fn write_with<M: rpc::Method>(
+        ctx: &Context<'_>,
+        rpc: &RpcClient,
+        request: &M,
+        stale: impl FnOnce(&Keys) -> Vec<String>,
+    ) -> async_graphql::Result<M::Response> {
+        let cache = Self::cache(ctx)?;
         let result = rpc.call(request).await;
         cache.after_write(&result, stale(&cache.keys)).await;
         result.gql()

@@ -75,8 +75,8 @@ impl OrderQuery {
             let (first, after) = page_args(first, after)?;
             let user_id = user_id.map(|id| id.get("userId")).transpose()?;
             let extras = page_extras(ctx, after);
-            let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-            let key = cache.keys.orders_page(first, after, user_id, extras);
+            let (rpc, cache, keys) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?);
+            let key = keys.orders_page(first, after, user_id, extras);
             let page = cache
                 .get_one(key, || async move { rpc.call(&wire::ListOrders { first, after, user_id, extras }).await })
                 .await

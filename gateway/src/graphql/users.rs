@@ -86,9 +86,9 @@ impl UserQuery {
         Nullable::of(async {
             let (first, after) = page_args(first, after)?;
             let extras = page_extras(ctx, after);
-            let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
+            let (rpc, cache, keys) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?);
             let page = cache
-                .get_one(cache.keys.users_page(first, after, extras), || async move {
+                .get_one(keys.users_page(first, after, extras), || async move {
                     rpc.call(&wire::ListUsers { first, after, extras }).await
                 })
                 .await
@@ -118,8 +118,8 @@ impl UserQuery {
             if !rpc::users::is_nick_name(&nick_name) {
                 return Ok(None);
             }
-            let (rpc, cache) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?);
-            let key = cache.keys.user_by_nick_name(&nick_name);
+            let (rpc, cache, keys) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?);
+            let key = keys.user_by_nick_name(&nick_name);
             let user = cache
                 .get_optional(key, || {
                     let nick_name = nick_name.clone();
@@ -170,7 +170,9 @@ impl UserMutation {
             email: input.email,
             phone_number: input.phone_number,
         };
-        Ok(Gateway::write(ctx, &request, |keys| keys.user_written(id)).await?.into())
+        // Anyone may sign up, also with a token that expired.
+        let rpc = Gateway::public_rpc(ctx)?;
+        Ok(Gateway::write_with(ctx, rpc, &request, |keys| keys.user_written(id)).await?.into())
     }
 
     /// Changes the given fields; the others stay.
@@ -187,7 +189,9 @@ impl UserMutation {
         Ok(Gateway::write(ctx, &request, |keys| keys.user_written(id)).await?.into())
     }
 
-    /// Replaces the password when currentPassword is right (UNAUTHENTICATED otherwise).
+    /// Replaces the password when currentPassword is right (UNAUTHENTICATED otherwise), and
+    /// ends every token of the user, this one too: sign in again with the new password.
+    /// Failed attempts are limited as `login`'s are (TOO_MANY_REQUESTS).
     async fn change_password(
         &self,
         ctx: &Context<'_>,
@@ -196,13 +200,21 @@ impl UserMutation {
         new_password: String,
     ) -> Result<bool> {
         let id = id.get("id")?;
-        Gateway::write(ctx, &wire::ChangePassword { id, current_password, new_password }, |keys| keys.user_written(id))
-            .await
+        let client = Gateway::requester(ctx)?.auth.client.clone();
+        // A redelivery of this request is told by this id, never by trying newPassword.
+        let request_id = Uuid::now_v7();
+        let request = wire::ChangePassword { id, current_password, new_password, request_id, client };
+        let changed = Gateway::write(ctx, &request, |keys| keys.user_written(id)).await?;
+        // This gateway stops taking the user's tokens now; the others on `user.sessions_ended`.
+        Gateway::auth(ctx)?.sessions().user_changed(id);
+        Ok(changed)
     }
 
-    /// Deletes a user; their orders follow within seconds.
+    /// Deletes a user, and every token of theirs; their orders follow within seconds.
     async fn delete_user(&self, ctx: &Context<'_>, id: UuidInput) -> Result<bool> {
         let id = id.get("id")?;
-        Gateway::write(ctx, &wire::DeleteUser { id }, |keys| keys.user_written(id)).await
+        let deleted = Gateway::write(ctx, &wire::DeleteUser { id }, |keys| keys.user_written(id)).await?;
+        Gateway::auth(ctx)?.sessions().user_changed(id);
+        Ok(deleted)
     }
 }

@@ -8,7 +8,9 @@ use async_graphql::Response;
 
 use super::{id::RequestId, parse::Prepared, respond, validate::Validation};
 use crate::{
+    auth::Authentication,
     graphql::{
+        Requester,
         error::{add_request_error_codes, finish_errors},
         loaders::{Loaders, RequestScope},
     },
@@ -17,11 +19,13 @@ use crate::{
 
 /// Runs one prepared request. Also tells whether it failed as a whole (failed to validate or
 /// coerce its variables), before any field ran.
-pub async fn execute(state: &AppState, id: &RequestId, prepared: Prepared) -> (Response, bool) {
+pub async fn execute(state: &AppState, id: &RequestId, auth: &Authentication, prepared: Prepared) -> (Response, bool) {
     let (request, validation) = Validation::of(prepared);
     let schema = validation.schema(state);
     let scope = RequestScope::default();
-    let mut request = request.data(Loaders::new(&scope, &state.lookups, &state.cache));
+    let requester = Requester::new(auth.clone(), &state.rpc, &state.cache.keys);
+    let loaders = Loaders::new(&scope, &state.lookups, &state.cache, &requester);
+    let mut request = request.data(loaders).data(requester);
     // The text stays here, for `nulls` to read the document again if a field fails: async-graphql
     // runs the parsed document the prepare stage gave the request, and no extension of ours
     // reads the text.

@@ -35,7 +35,13 @@ use axum::{
 };
 
 use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString};
-use crate::state::AppState;
+use crate::{auth::Authentication, serve::ClientAddress, state::AppState};
+
+/// Who the request is for, from its `Authorization` header (see [`crate::auth`]).
+async fn authenticate(state: &AppState, headers: &HeaderMap, client: Option<ClientAddress>) -> Authentication {
+    let client = client.map(|ClientAddress(address)| address.to_string()).unwrap_or_default();
+    state.auth.authenticate(&state.rpc, headers, client).await
+}
 
 /// `POST /graphql`: one GraphQL request, or a batch.
 pub async fn post(state: &AppState, id: &RequestId, request: HttpRequest) -> axum::response::Response {
@@ -50,18 +56,20 @@ async fn post_stages(
     let bounds = state.limits();
     let response_type = ResponseType::negotiate(request.headers())?;
     negotiate::check_content_type(request.headers())?;
+    let client = request.extensions().get::<ClientAddress>().copied();
+    let auth = authenticate(state, request.headers(), client).await;
     let batch = read::body(request, bounds).await?;
     limits::check_batch(&batch, bounds)?;
     let (body, outcome) = match batch {
         BatchRequest::Single(request) => {
-            let (response, outcome) = operation(state, id, request).await;
+            let (response, outcome) = operation(state, id, &auth, request).await;
             (BatchResponse::Single(response), outcome)
         }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             let mut outcome = Outcome::default();
             for request in requests {
-                let (response, of_one) = operation(state, id, request).await;
+                let (response, of_one) = operation(state, id, &auth, request).await;
                 outcome.failed |= of_one.failed;
                 outcome.uncacheable |= of_one.uncacheable;
                 responses.push(response);
@@ -78,15 +86,17 @@ pub async fn get(
     state: &AppState,
     id: &RequestId,
     headers: &HeaderMap,
+    client: Option<ClientAddress>,
     params: QueryString,
 ) -> axum::response::Response {
-    answer(id, get_stages(state, id, headers, params).await)
+    answer(id, get_stages(state, id, headers, client, params).await)
 }
 
 async fn get_stages(
     state: &AppState,
     id: &RequestId,
     headers: &HeaderMap,
+    client: Option<ClientAddress>,
     params: QueryString,
 ) -> Result<axum::response::Response, RequestError> {
     let response_type = ResponseType::negotiate(headers)?;
@@ -100,7 +110,8 @@ async fn get_stages(
         }
     };
     validate::check_get(&mut prepared.request)?;
-    let (response, request_failed) = execute::execute(state, id, prepared).await;
+    let auth = authenticate(state, headers, client).await;
+    let (response, request_failed) = execute::execute(state, id, &auth, prepared).await;
     Ok(respond::graphql(id, response_type, request_failed, &BatchResponse::Single(response)))
 }
 
@@ -125,10 +136,10 @@ impl Outcome {
 }
 
 /// One operation, from its document to its response.
-async fn operation(state: &AppState, id: &RequestId, request: Request) -> (Response, Outcome) {
+async fn operation(state: &AppState, id: &RequestId, auth: &Authentication, request: Request) -> (Response, Outcome) {
     match prepare(state, request).await {
         Ok(prepared) => {
-            let (response, failed) = execute::execute(state, id, prepared).await;
+            let (response, failed) = execute::execute(state, id, auth, prepared).await;
             (response, Outcome { failed, uncacheable: false })
         }
         Err(refusal) => refused(id, refusal),

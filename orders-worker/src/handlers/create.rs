@@ -18,6 +18,7 @@ use crate::{
 };
 
 pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
+    let caller = ctx.caller.signed_in()?;
     let item_description = ItemDescription::parse(&req.item_description)?;
     let item_quantity = Quantity::parse(req.item_quantity)?;
     let item_price = PriceCents::parse(&req.item_price)?;
@@ -26,6 +27,10 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
     // A redelivered request finds the row its first delivery made; its event went out then.
     if let Some(existing) = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")? {
         return Ok(to_wire(existing));
+    }
+    // Someone else's user is refused as no user is: ids cannot be probed.
+    if !caller.may_touch(req.user_id)? {
+        return Err(no_such_user());
     }
     // Cheap refusals first; the tombstone is checked again under the lock below.
     if is_tombstoned(&ctx.db, req.user_id).await? {

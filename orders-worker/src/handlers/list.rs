@@ -2,7 +2,7 @@
 
 use entities::orders::order;
 use rpc::{
-    Page, RpcResult, bounds,
+    Caller, Page, RpcResult, bounds,
     error::OrInternal,
     orders::{ListOrders, Order},
 };
@@ -11,12 +11,20 @@ use sea_orm::{
     SelectExt,
 };
 
-use super::to_wire;
+use super::{empty_page, to_wire};
 use crate::Context;
 
 pub async fn list_orders(req: ListOrders, ctx: Context) -> RpcResult<Page<Order>> {
+    let caller = ctx.caller.signed_in()?;
     bounds::page_size(req.first)?;
-    let req = ListOrders { extras: req.extras.for_page(req.after), ..req };
+    let mut req = ListOrders { extras: req.extras.for_page(req.after), ..req };
+    // A user lists their own orders: without `userId` too, and none of anyone else's.
+    if let Caller::User(me) = caller {
+        match req.user_id {
+            Some(user_id) if user_id != me => return Ok(empty_page(req.extras)),
+            _ => req.user_id = Some(me),
+        }
+    }
     // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.
     entities::db::read(&ctx.db, req.extras.any(), async |db| read_page(db, &req).await)
         .await

@@ -1,6 +1,12 @@
 //! One file per method of `rpc::orders`; each handler is a plain async function of
 //! `(request, Context)`, so tests call it without a broker.
 //!
+//! Each decides what its caller (`ctx.caller`) may do (`API.md`, "Identity and access"): a
+//! user sees and changes only their own orders, an admin every order, a signed-out caller
+//! none. Someone else's order reads as absent and writing it is NOT_FOUND; an order for
+//! someone else's user is refused as one for no user. The owner is read from the order's own
+//! row, so the gateway never has to read an order to decide.
+//!
 //! What they share lives here: converting rows to wire types, the answer for a missing order,
 //! and how writes open their transactions and lock a user's orders. Errors the client cannot
 //! act on go through [`rpc::error::OrInternal`]; the bounds of pages and look-ups are
@@ -32,6 +38,11 @@ use rpc::{RpcError, money::format_cents};
 /// NOT_FOUND: no order has the id asked for.
 pub(crate) fn not_found() -> RpcError {
     RpcError::not_found("no order with this id")
+}
+
+/// An empty page: what a user gets for someone else's orders.
+pub(crate) fn empty_page(extras: rpc::PageExtras) -> rpc::Page<rpc::orders::Order> {
+    rpc::Page { items: Vec::new(), has_previous: false, has_next: false, total_count: extras.total_count.then_some(0) }
 }
 
 /// A row as the service shows it: cents become two-place decimal strings.

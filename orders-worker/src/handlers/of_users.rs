@@ -26,12 +26,19 @@ use super::to_wire;
 use crate::Context;
 
 pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<Page<Order>>> {
+    let caller = ctx.caller.signed_in()?;
     bounds::batch_size("keys", req.keys.len())?;
     // The users of each (first, after, extras), each once; ordered so the queries are deterministic.
+    // Someone else's orders are not read: their keys get empty pages.
     let mut groups: HashMap<Group, BTreeSet<Uuid>> = HashMap::new();
     for key in &req.keys {
         bounds::page_size(key.first)?;
-        groups.entry(Group::of(key)).or_default().insert(key.user_id);
+        if caller.may_touch(key.user_id)? {
+            groups.entry(Group::of(key)).or_default().insert(key.user_id);
+        }
+    }
+    if groups.is_empty() {
+        return Ok(req.keys.iter().map(|key| super::empty_page(Group::of(key).extras)).collect());
     }
     if groups.is_empty() {
         return Ok(Vec::new());
@@ -53,6 +60,9 @@ pub async fn orders_of_users(req: OrdersOfUsers, ctx: Context) -> RpcResult<Vec<
     req.keys
         .iter()
         .map(|key| {
+            if !caller.may_touch(key.user_id)? {
+                return Ok(super::empty_page(Group::of(key).extras));
+            }
             pages.get(&(key.user_id, Group::of(key))).cloned().ok_or_else(|| {
                 tracing::error!(?key, "a key of orders.of_users got no page");
                 RpcError::internal()

@@ -16,6 +16,7 @@ use crate::{
 };
 
 pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
+    let caller = ctx.caller.signed_in()?;
     let description = req.item_description.as_deref().map(ItemDescription::parse).transpose()?;
     let quantity = req.item_quantity.map(Quantity::parse).transpose()?;
     let price = req.item_price.as_deref().map(PriceCents::parse).transpose()?;
@@ -27,6 +28,8 @@ pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
         .one(&txn)
         .await
         .or_internal("finding an order to update")?
+        // Someone else's order is not there for this caller.
+        .filter(|row| caller.may_touch(row.user_id).unwrap_or(false))
         .ok_or_else(not_found)?;
 
     // What the request leaves out stays as stored.

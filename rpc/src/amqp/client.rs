@@ -13,7 +13,7 @@ use lapin::{
     BasicProperties, Channel, Consumer,
     message::Delivery,
     options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions},
-    types::{FieldTable, ShortString},
+    types::{AMQPValue, FieldTable, ShortString},
 };
 use tokio::{
     sync::{oneshot, watch},
@@ -26,7 +26,7 @@ use super::{
     TRANSIENT, declare_service_queues,
     reconnect::{Connector, Ended},
 };
-use crate::{RpcError, RpcResult, Service, Transport, codec};
+use crate::{Caller, RpcError, RpcResult, Service, Transport, caller, codec};
 
 /// What a connected client publishes on.
 #[derive(Clone)]
@@ -130,7 +130,14 @@ impl Drop for PendingGuard<'_> {
 
 #[async_trait]
 impl Transport for AmqpClient {
-    async fn call(&self, service: Service, method: &str, body: Vec<u8>, timeout: Duration) -> RpcResult<Vec<u8>> {
+    async fn call(
+        &self,
+        service: Service,
+        method: &str,
+        caller: Caller,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> RpcResult<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let unavailable = || RpcError::unavailable(format!("the {} service did not answer in time", service.name()));
         let link = self.current_link(deadline).await.ok_or_else(unavailable)?;
@@ -142,7 +149,10 @@ impl Transport for AmqpClient {
 
         // The request may only be taken while its caller still waits.
         let expiration = deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
+        let mut headers = FieldTable::default();
+        headers.insert(caller::HEADER.into(), AMQPValue::LongString(caller.to_header().into()));
         let properties = BasicProperties::default()
+            .with_headers(headers)
             .with_correlation_id(correlation_id.into())
             .with_reply_to(link.reply_queue.clone())
             .with_type(method.into())

@@ -119,6 +119,11 @@ pub async fn subscribe(
     let connector = Connector::new(url, "events-subscriber".to_owned());
     let (queue, keys, handler, stop) = (&queue, &keys, &handler, &shutdown);
     let session = |mut consumer: Consumer| async move {
+        // Events may have gone by while there was no queue: say so to whoever keeps state.
+        let subscribed = Envelope::new(crate::events::SUBSCRIBED, uuid::Uuid::nil(), None);
+        if let Err(error) = handler(subscribed).await {
+            tracing::error!(error = format!("{error:#}"), "event handler failed on (re)subscribing");
+        }
         loop {
             let delivery = tokio::select! {
                 () = stop.cancelled() => return Ended::Stopped,

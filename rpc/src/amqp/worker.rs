@@ -17,7 +17,7 @@ use super::{
     TRANSIENT, declare_service_queues,
     reconnect::{Connector, Ended},
 };
-use crate::{RpcError, Service, codec, server::Router, server::message_span};
+use crate::{Caller, RpcError, Service, caller, codec, server::Router, server::message_span};
 
 /// How a worker consumes its queue.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub struct ServeOptions {
 /// The consume loop runs as a task of its own: awaited in place from `main`, it would run on
 /// the thread of `block_on`, and every delivery would cost one more thread hand-off to reach
 /// the runtime's workers.
-pub async fn serve<S: Clone + Send + Sync + 'static>(
+pub async fn serve<S: crate::CallerState>(
     options: ServeOptions,
     service: Service,
     router: Router<S>,
@@ -43,7 +43,7 @@ pub async fn serve<S: Clone + Send + Sync + 'static>(
     tokio::spawn(consume(options, service, router, shutdown)).await?
 }
 
-async fn consume<S: Clone + Send + Sync + 'static>(
+async fn consume<S: crate::CallerState>(
     options: ServeOptions,
     service: Service,
     router: Router<S>,
@@ -102,7 +102,7 @@ async fn open(channel: Channel, service: Service, prefetch: u16) -> lapin::Resul
     Ok((channel, consumer))
 }
 
-async fn handle_delivery<S: Clone + Send + Sync + 'static>(
+async fn handle_delivery<S: crate::CallerState>(
     channel: Channel,
     router: Arc<Router<S>>,
     service: Service,
@@ -111,8 +111,17 @@ async fn handle_delivery<S: Clone + Send + Sync + 'static>(
     let properties = &delivery.properties;
     let method = properties.kind().as_ref().map(ShortString::as_str).unwrap_or_default();
     let correlation_id = properties.correlation_id().as_ref().map(ShortString::as_str);
+    let caller = properties
+        .headers()
+        .as_ref()
+        .and_then(|headers| headers.inner().get(caller::HEADER))
+        .and_then(|value| match value {
+            AMQPValue::LongString(text) => Some(Caller::from_header(&text.to_string())),
+            _ => None,
+        })
+        .unwrap_or_default();
     let span = message_span(method, correlation_id);
-    let reply = match span.in_scope(|| router.handle(method, &delivery.data)) {
+    let reply = match span.in_scope(|| router.handle(method, caller, &delivery.data)) {
         Ok(reply) => Some(reply.instrument(span.clone()).await),
         Err(error) => {
             tracing::warn!(parent: &span, %error, "dead-lettering an undecodable message");

@@ -14,6 +14,7 @@ use crate::{Context, validation::NickName};
 
 /// The user whose nickName equals `req.nick_name` ignoring case, or `None`.
 pub async fn by_nick_name(req: GetUserByNickName, ctx: Context) -> RpcResult<Option<User>> {
+    let caller = ctx.caller.signed_in()?;
     // A nickName that breaks the rules cannot belong to anyone: no need to ask the database.
     let Ok(nick_name) = NickName::parse(&req.nick_name) else { return Ok(None) };
     let row = users::Entity::find()
@@ -22,5 +23,6 @@ pub async fn by_nick_name(req: GetUserByNickName, ctx: Context) -> RpcResult<Opt
         .one(&ctx.db)
         .await
         .or_internal("reading a user by nickName")?;
-    Ok(row.map(to_user))
+    // Someone else reads as nobody.
+    Ok(row.filter(|row| caller.may_touch(row.id).unwrap_or(false)).map(to_user))
 }

@@ -42,6 +42,8 @@ pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
         phone_number: Set(phone_number.into()),
         created_at: Set(now),
         updated_at: Set(now),
+        admin: Set(false),
+        password_request_id: Set(None),
     };
     match row.insert(&ctx.db).await {
         Ok(row) => {

@@ -2,7 +2,7 @@
 
 use entities::users;
 use rpc::{
-    Page, RpcResult, bounds,
+    Page, RpcError, RpcResult, bounds,
     error::OrInternal,
     users::{ListUsers, User},
 };
@@ -16,6 +16,9 @@ use crate::Context;
 /// The `first` users whose id comes after `after` (ids are UUIDv7, so by creation time).
 /// Keyset paging stays correct and cheap however deep the page, unlike OFFSET.
 pub async fn list(req: ListUsers, ctx: Context) -> RpcResult<Page<User>> {
+    if !ctx.caller.signed_in()?.is_privileged() {
+        return Err(RpcError::forbidden("only admins may list users"));
+    }
     bounds::page_size(req.first)?;
     let req = ListUsers { extras: req.extras.for_page(req.after), ..req };
     // With extras, one snapshot keeps the items, `has_previous` and `total_count` in agreement.

@@ -1,6 +1,11 @@
 //! One file per method of `rpc::users`, each a plain `async fn(request, Context)` that the
 //! [`crate::router`] routes and tests call directly.
 //!
+//! Each decides what its caller (`ctx.caller`) may do (`API.md`, "Identity and access"): a
+//! user reads and changes only themself, an admin anyone, a signed-out caller nothing but
+//! `create` and `login`. Someone else's user reads as absent and writing it is NOT_FOUND, so
+//! ids cannot be probed.
+//!
 //! What they share lives here: turning rows into wire types, telling which unique index a
 //! write ran into, and the answers for a missing user and a taken value. Errors the client
 //! cannot act on go through [`rpc::error::OrInternal`]; the bounds of pages and look-ups are
@@ -12,6 +17,8 @@ mod create;
 mod delete;
 mod get;
 mod list;
+mod login;
+mod session;
 mod update;
 
 pub use by_nick_name::by_nick_name;
@@ -20,6 +27,8 @@ pub use create::create;
 pub use delete::delete;
 pub use get::get;
 pub use list::list;
+pub use login::login;
+pub use session::{end_session, session};
 pub use update::update;
 
 use entities::users;

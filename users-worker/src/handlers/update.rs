@@ -18,6 +18,9 @@ use crate::{
 /// answers the user. Nothing changes, `updated_at` included, when no value differs; then no
 /// `user.updated` is published either.
 pub async fn update(req: UpdateUser, ctx: Context) -> RpcResult<User> {
+    if !ctx.caller.may_touch(req.id)? {
+        return Err(not_found(req.id));
+    }
     let current = find(&ctx.db, req.id).await?.ok_or_else(|| not_found(req.id))?;
     let nick_name = req.nick_name.as_deref().map(NickName::parse).transpose()?;
     let full_name = req.full_name.as_deref().map(FullName::parse).transpose()?;
