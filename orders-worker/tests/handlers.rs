@@ -716,7 +716,7 @@ async fn run_serves_every_method_and_consumes_user_deleted_over_the_hub(app: Tes
         let (broker, stop) = (broker.clone(), stop.clone());
         async move { worker_app.run_until_stopped(&broker, stop).await }
     });
-    let client = broker.client("test", Duration::from_secs(2));
+    let client = broker.client("test", Duration::from_secs(2)).as_caller(rpc::Caller::Service);
     for _ in 0..500 {
         if client.ping(Service::Orders).await.is_ok() {
             break;

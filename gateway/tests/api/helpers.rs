@@ -20,7 +20,14 @@ pub enum Backend {
 pub struct TestApp {
     pub address: String,
     pub config: Config,
+    /// Sends the admin's token with every request (see `admin_token`).
     pub http: reqwest::Client,
+    /// Sends no token: a signed-out client.
+    pub anonymous_http: reqwest::Client,
+    /// The token of an admin the app was started with (`operator_…`, made one by the
+    /// operator's command): what [`TestApp::graphql`] sends, so the scenarios that are not about
+    /// access may do everything.
+    pub admin_token: String,
     shutdown: CancellationToken,
     server: Option<JoinHandle<()>>,
     pub stack: Option<Stack>,
@@ -104,6 +111,8 @@ async fn spawn_app_on(backend: Backend, amqp_url: Option<&str>, configure: impl 
     config.cache_timeout_ms = 1000;
     if backend == Backend::RabbitMq {
         config.redis_url = Some(test_redis_url());
+        // Gateways of one deployment share it: `second_gateway` copies the config.
+        config.auth_secret = Some(format!("test secret {}", uuid::Uuid::now_v7()).parse().unwrap());
     }
     configure(&mut config);
     let stack = match backend {
@@ -134,8 +143,10 @@ async fn spawn_app_on(backend: Backend, amqp_url: Option<&str>, configure: impl 
             })
         }
     };
-    let test_app = start_gateway(config, stack, data_dir).await;
+    let mut test_app = start_gateway(config, stack, data_dir).await;
     test_app.wait_until_ready().await;
+    test_app.admin_token = test_app.make_admin().await;
+    test_app.http = client_for(&test_app.config, Some(&test_app.admin_token));
     test_app
 }
 
@@ -144,16 +155,25 @@ async fn start_gateway(config: Config, stack: Option<Stack>, data_dir: tempfile:
     let app = Application::build(config.clone(), shutdown.clone()).await.expect("the gateway builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(async move { app.run_until_stopped().await.expect("the gateway runs") });
-    let http = client_for(&config);
-    TestApp { address, config, http, shutdown, server: Some(server), stack, _data_dir: data_dir }
+    let http = client_for(&config, None);
+    let anonymous_http = http.clone();
+    let admin_token = String::new();
+    TestApp { address, config, http, anonymous_http, admin_token, shutdown, server: Some(server), stack, _data_dir: data_dir }
 }
 
 /// The test's HTTP client lets a pooled connection go well before the gateway's keep-alive
 /// timeout would close it: reusing one the gateway is closing at that moment is a reset, not an
 /// answer (the connection tests set that timeout to half a second).
-fn client_for(config: &Config) -> reqwest::Client {
+///
+/// With `token`, every request carries it as `Authorization: Bearer`.
+fn client_for(config: &Config, token: Option<&str>) -> reqwest::Client {
     let keep_alive = Duration::from_millis(config.connections.keep_alive_timeout_ms);
-    reqwest::Client::builder().pool_idle_timeout(keep_alive / 2).build().expect("an HTTP client")
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder().pool_idle_timeout(keep_alive / 2).default_headers(headers).build().expect("an HTTP client")
 }
 
 pub fn test_redis_url() -> String {
@@ -163,9 +183,69 @@ pub fn test_redis_url() -> String {
 impl TestApp {
     /// Another gateway on the same broker and cache (distributed back end).
     pub async fn second_gateway(&self) -> TestApp {
-        let app = start_gateway(self.config.clone(), None, tempfile::tempdir().expect("temp dir")).await;
+        self.second_gateway_with(self.config.clone()).await
+    }
+
+    /// Another gateway on the same broker and cache, with `config` (this app's, changed).
+    pub async fn second_gateway_with(&self, config: Config) -> TestApp {
+        let mut app = start_gateway(config, None, tempfile::tempdir().expect("temp dir")).await;
         app.wait_until_ready().await;
+        app.admin_token = self.admin_token.clone();
+        app.http = client_for(&app.config, Some(&app.admin_token));
         app
+    }
+
+    /// The users database of this app's users service.
+    pub fn users_database_url(&self) -> String {
+        match &self.stack {
+            Some(stack) => stack.users_db.url.clone(),
+            None => users_worker::Options {
+                database_url: self.config.users_database_url.clone(),
+                data_dir: self.config.data_dir.clone(),
+                prefetch: 1,
+                limits: users_worker::LoginLimits::default(),
+            }
+            .database_url(),
+        }
+    }
+
+    /// Runs the operator's `grant-admin` (or `revoke-admin`) on this app's users database.
+    pub async fn set_admin(&self, nick_name: &str, admin: bool) {
+        let db = users_worker::open_database(&self.users_database_url()).await.expect("the users database opens");
+        let outcome = users_worker::admin::set_admin(&db, None, nick_name, admin).await.expect("the command runs");
+        assert!(matches!(outcome, users_worker::admin::Outcome::Changed { .. }), "{outcome:?}");
+    }
+
+    /// Signs up a user, makes it an admin, signs it in: its token.
+    async fn make_admin(&self) -> String {
+        let mut input = new_user_input();
+        let nick_name = format!("operator_{}", input["nickName"].as_str().unwrap());
+        input["nickName"] = json!(nick_name);
+        let body = self
+            .graphql_as(None, "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }", json!({ "input": input }))
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        self.set_admin(&nick_name, true).await;
+        self.login(&nick_name, "correct horse battery").await
+    }
+
+    /// `login` with these credentials: the token.
+    pub async fn login(&self, login: &str, password: &str) -> String {
+        let body = self
+            .graphql_as(
+                None,
+                "mutation($l: String!, $p: String!) { login(login: $l, password: $p) { token } }",
+                json!({ "l": login, "p": password }),
+            )
+            .await;
+        body["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("login failed: {body}")).to_owned()
+    }
+
+    /// Signs up a new user and signs it in: the user (with [`USER_FIELDS`]) and its token.
+    pub async fn sign_up(&self) -> (Value, String) {
+        let user = create_user(self).await;
+        let token = self.login(user["nickName"].as_str().unwrap(), "correct horse battery").await;
+        (user, token)
     }
 
     /// Polls `/readyz` until it answers 200 (the broker is connected and the workers answer).
@@ -180,15 +260,19 @@ impl TestApp {
         panic!("the app never became ready");
     }
 
-    /// POSTs a GraphQL request and returns the JSON body.
+    /// POSTs a GraphQL request as the app's admin and returns the JSON body.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .http
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request sent");
+        self.graphql_as(Some(&self.admin_token), query, variables).await
+    }
+
+    /// POSTs a GraphQL request with this token (none: signed out) and returns the JSON body.
+    pub async fn graphql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.anonymous_http.post(format!("{}/graphql", self.address));
+        if let Some(token) = token.filter(|token| !token.is_empty()) {
+            request = request.bearer_auth(token);
+        }
+        let response =
+            request.json(&json!({ "query": query, "variables": variables })).send().await.expect("request sent");
         assert_eq!(response.status(), 200);
         response.json().await.expect("a JSON body")
     }

@@ -4,6 +4,7 @@
 #![cfg(feature = "embedded")]
 #![allow(clippy::unwrap_used)]
 
+mod access;
 mod broker_restart;
 mod cache;
 mod connections;
@@ -20,6 +21,8 @@ mod persisted_queries;
 mod persistence;
 mod routes;
 mod schema;
+mod throttling;
+mod tokens;
 mod users;
 
 /// Runs `scenario` against a fresh app on `backend`, then stops the app.
@@ -80,4 +83,20 @@ test_support::on_both_backends! {
     nick_names::a_nick_name_that_breaks_the_rule_is_null_and_neither_sent_nor_cached,
     routes::a_failed_non_null_root_mutation_field_makes_data_null,
     routes::a_uuid_argument_of_any_wrong_kind_is_null_with_an_error_on_its_field,
+    access::the_access_table_holds_for_every_field,
+    access::a_cached_record_is_never_served_to_a_caller_who_may_not_see_it,
+    tokens::forged_tampered_and_malformed_tokens_are_unauthenticated,
+    throttling::the_attempt_past_the_limit_on_an_account_is_too_many_requests,
+    throttling::failed_password_changes_are_limited_too,
+    throttling::every_attempt_of_a_batch_and_of_aliases_counts,
+}
+
+#[tokio::test]
+async fn embedded_an_expired_token_is_unauthenticated() {
+    tokens::an_expired_token_is_unauthenticated(helpers::Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn rabbitmq_an_expired_token_is_unauthenticated() {
+    tokens::an_expired_token_is_unauthenticated(helpers::Backend::RabbitMq).await;
 }
