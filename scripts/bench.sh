@@ -146,7 +146,32 @@ wait_ready() {
 }
 
 # gql URL JSON: POSTs a GraphQL request, prints the response body.
-gql() { curl -sS --max-time 60 -H 'Content-Type: application/json' --data-binary "$2" "$1/graphql"; }
+# The admin token of each gateway's deployment, by URL (see make_admin); sent by gql and wrk.
+declare -A TOKENS=()
+gql() {
+  local auth=()
+  [[ -n ${TOKENS[$1]:-} ]] && auth=(-H "Authorization: Bearer ${TOKENS[$1]}")
+  curl -sS --max-time 60 -H 'Content-Type: application/json' "${auth[@]}" --data-binary "$2" "$1/graphql"
+}
+
+# make_admin URL GRANT_COMMAND...: signs up `benchadmin` at URL, makes it an admin with the
+# operator's command, signs it in; prints its token.
+make_admin() {
+  local url=$1 body response token
+  shift
+  body=$(jq -nc --arg cpf "$(cpf 987654321)" '{
+    query: "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
+    variables: { input: { nickName: "benchadmin", fullName: "Bench Admin", password: "bench-admin-password",
+                          cpf: $cpf, email: "benchadmin@bench.example.com", phoneNumber: "+5511987654321" } } }')
+  response=$(gql "$url" "$body")
+  [[ -n $(jq -r '.data.createUser.id // empty' <<<"$response") ]] || die "creating the bench admin at $url failed: $response"
+  env -i PATH="$PATH" HOME="$HOME" "$@" grant-admin benchadmin >&2 || die "cannot make benchadmin an admin"
+  body='{"query":"mutation { login(login: \"benchadmin\", password: \"bench-admin-password\") { token } }"}'
+  response=$(gql "$url" "$body")
+  token=$(jq -r '.data.login.token // empty' <<<"$response")
+  [[ -n $token ]] || die "signing the bench admin in at $url failed: $response"
+  echo "$token"
+}
 
 # cpf NINE_DIGITS: the CPF with its two check digits.
 cpf() {
@@ -223,7 +248,10 @@ record() {
 wrk_once() {
   local scenario=$1 url=$2 connections=$3 seconds=$4 ids=${5:-} tag=${6:-1} threads output
   threads=$((connections < WRK_THREADS ? connections : WRK_THREADS))
-  output=$(BENCH_SCENARIO=$scenario BENCH_IDS_FILE=$ids BENCH_TAG=$tag \
+  # The floor runs signed out; everything else as the admin.
+  local token=${TOKENS[$url]:-}
+  [[ $scenario == typename ]] && token=""
+  output=$(BENCH_SCENARIO=$scenario BENCH_IDS_FILE=$ids BENCH_TAG=$tag BENCH_TOKEN=$token \
     wrk -t "$threads" -c "$connections" -d "${seconds}s" --timeout 10s -s scripts/bench/graphql.lua "$url/graphql")
   grep '^BENCH_JSON ' <<<"$output" | sed 's/^BENCH_JSON //' || die "wrk printed no result: $output"
 }
@@ -405,6 +433,7 @@ redis -n "$REDIS_DB" FLUSHDB >/dev/null
 say "run $RUN_ID: vhost $VHOST, databases $USERS_DB and $ORDERS_DB, Redis db $REDIS_DB"
 
 AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/$VHOST
+AUTH_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT/$REDIS_DB
 PREFIX=gqlmq-bench-$RUN_ID
 free_port port && CACHED=http://127.0.0.1:$port
@@ -415,9 +444,9 @@ mkdir -p "$WORK/embedded" "$WORK/embedded-uncached"
 
 start users-worker users-worker AMQP_URL="$AMQP_URL" USERS_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$USERS_DB"
 start orders-worker orders-worker AMQP_URL="$AMQP_URL" ORDERS_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$ORDERS_DB"
-start gateway-cached gateway AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" CACHE_KEY_PREFIX="$PREFIX" \
+start gateway-cached gateway AMQP_URL="$AMQP_URL" AUTH_SECRET="$AUTH_SECRET" REDIS_URL="$REDIS_URL" CACHE_KEY_PREFIX="$PREFIX" \
   LISTEN_ADDR="${CACHED#http://}"
-start gateway-uncached gateway AMQP_URL="$AMQP_URL" REDIS_URL="$REDIS_URL" CACHE_KEY_PREFIX="$PREFIX" \
+start gateway-uncached gateway AMQP_URL="$AMQP_URL" AUTH_SECRET="$AUTH_SECRET" REDIS_URL="$REDIS_URL" CACHE_KEY_PREFIX="$PREFIX" \
   CACHE_TTL_SECONDS=0 LISTEN_ADDR="${UNCACHED#http://}"
 start gateway-embedded gateway DATA_DIR="$WORK/embedded" LISTEN_ADDR="${EMBEDDED#http://}"
 start gateway-embedded-uncached gateway DATA_DIR="$WORK/embedded-uncached" CACHE_TTL_SECONDS=0 \
@@ -428,6 +457,12 @@ wait_ready gateway-embedded "$EMBEDDED"
 wait_ready gateway-embedded-uncached "$EMBEDDED_UNCACHED"
 say "all running: cached $CACHED, uncached $UNCACHED, embedded $EMBEDDED, embedded uncached $EMBEDDED_UNCACHED"
 
+TOKENS[$CACHED]=$(make_admin "$CACHED" USERS_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$USERS_DB" \
+  AMQP_URL="$AMQP_URL" "$BIN_DIR/users-worker")
+TOKENS[$UNCACHED]=${TOKENS[$CACHED]}
+TOKENS[$EMBEDDED]=$(make_admin "$EMBEDDED" DATA_DIR="$WORK/embedded" "$BIN_DIR/gateway")
+TOKENS[$EMBEDDED_UNCACHED]=$(make_admin "$EMBEDDED_UNCACHED" DATA_DIR="$WORK/embedded-uncached" "$BIN_DIR/gateway")
+say "signed in an admin on each deployment (benchadmin)"
 say "seeding: $SEED_USERS users and $SEED_ORDERS orders over RabbitMQ, $SEED_USERS users in each embedded gateway"
 seed_users "$CACHED" "$WORK/users.ids"
 paste -d' ' <(head -n "$SEED_ORDERS" "$WORK/users.ids") <(seq 1 "$SEED_ORDERS") | in_parallel 8 seed_order "$CACHED"
@@ -451,6 +486,8 @@ HASH_JSON=$("$BIN_DIR/examples/hash_time" 20)
 
 # Floors first, then reads, then writes (which add rows the reads would otherwise see).
 bench_graphql typename '`{ __typename }`' "HTTP + GraphQL, no I/O (cached gateway)" typename "$CACHED" "" warm
+bench_graphql typename_signed_in '`{ __typename }` with a token' "the floor, plus checking an admin's token" \
+  typename_signed_in "$CACHED" "" warm
 bench_rpc rpc_ping "RPC ping via RabbitMQ" "rpc_ping example → RabbitMQ → users-worker → back" rpc_ping
 bench_rpc rpc_get "RPC \`users.get\` via RabbitMQ" "rpc_ping example → RabbitMQ → users-worker → PostgreSQL → back" \
   layer --ids-file "$WORK/users.ids"

@@ -133,7 +133,10 @@ async fn measure(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let client = Broker::from_url(Some(args.amqp_url)).client("bench-rpc-ping", Duration::from_secs(5));
+    // The deployment's own calls: `users.get` answers a signed-out caller nothing.
+    let client = Broker::from_url(Some(args.amqp_url))
+        .client("bench-rpc-ping", Duration::from_secs(5))
+        .as_caller(rpc::Caller::Service);
     // The client connects in the background: wait until a ping comes back.
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.ping(Service::Users).await.is_err() {

@@ -5,6 +5,7 @@
 -- (Environment rather than wrk's script arguments: wrk decides whether request() exists, and so
 -- whether each request is built anew, before any thread sees the arguments.) NAME is one of:
 --   typename      { __typename }
+--   typename_signed_in  the same with the token of BENCH_TOKEN: what checking a token costs
 --   user          user(id) for the ids of IDS_FILE (one UUID a line), in turn
 --   orders        orders(first: 100) { nodes { ... user { ... } } }
 --   orders_only   the same without `user`: what the DataLoader's users RPC adds is the difference
@@ -20,10 +21,14 @@
 local scenario = os.getenv("BENCH_SCENARIO") or "typename"
 local ids_file = os.getenv("BENCH_IDS_FILE")
 local tag = tonumber(os.getenv("BENCH_TAG") or "1")
-local static = scenario == "typename" or scenario == "orders" or scenario == "orders_only"
+local static = scenario == "typename" or scenario == "typename_signed_in" or scenario == "orders"
+  or scenario == "orders_only"
 wrk.method, wrk.path = "POST", "/graphql"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
+-- BENCH_TOKEN: an admin's token, sent with every request (the API reads nothing signed out).
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then wrk.headers["Authorization"] = "Bearer " .. token end
 
 local function read_ids(path)
   local ids = {}
@@ -74,7 +79,7 @@ local CREATE_USER = "mutation($input: CreateUserInput!) { createUser(input: $inp
 function init(_)
   local ids = ids_file and ids_file ~= "" and read_ids(ids_file) or nil
   next_index = (thread_id or 1) * 7 -- threads start at different ids
-  if scenario == "typename" then
+  if scenario == "typename" or scenario == "typename_signed_in" then
     wrk.body = '{"query":"{ __typename }"}'
   elseif scenario == "orders" then
     wrk.body = '{"query":"' .. ORDERS_QUERY .. '"}'

@@ -14,7 +14,7 @@ pub mod tokens;
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderValue;
 use rpc::{Caller, Envelope, ErrorCode, RpcClient, RpcError, events};
 use uuid::Uuid;
 
@@ -59,10 +59,15 @@ impl Auth {
         &self.sessions
     }
 
-    /// Who a request with these headers is for. `rpc` asks the users service about a
-    /// session this gateway has no answer for.
-    pub async fn authenticate(&self, rpc: &RpcClient, headers: &HeaderMap, client: String) -> Authentication {
-        let Some(value) = headers.get(header::AUTHORIZATION) else { return Authentication::anonymous(client) };
+    /// Who a request with this `Authorization` header is for. `rpc` asks the users service
+    /// about a session this gateway has no answer for.
+    pub async fn authenticate(
+        &self,
+        rpc: &RpcClient,
+        authorization: Option<&HeaderValue>,
+        client: String,
+    ) -> Authentication {
+        let Some(value) = authorization else { return Authentication::anonymous(client) };
         let refused = |message: &str| Authentication {
             caller: Err(RpcError::new(ErrorCode::Unauthenticated, message)),
             session: None,

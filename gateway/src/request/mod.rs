@@ -36,11 +36,30 @@ use axum::{
 
 use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString};
 use crate::{auth::Authentication, serve::ClientAddress, state::AppState};
+use axum::http::HeaderValue;
 
-/// Who the request is for, from its `Authorization` header (see [`crate::auth`]).
-async fn authenticate(state: &AppState, headers: &HeaderMap, client: Option<ClientAddress>) -> Authentication {
-    let client = client.map(|ClientAddress(address)| address.to_string()).unwrap_or_default();
-    state.auth.authenticate(&state.rpc, headers, client).await
+/// Who the request is for, from its `Authorization` header (see [`crate::auth`]): settled
+/// when its first operation is about to run, so a request refused before (unreadable, over a
+/// limit) costs no look-up of its session.
+struct LazyAuth {
+    authorization: Option<HeaderValue>,
+    client: Option<ClientAddress>,
+    settled: tokio::sync::OnceCell<Authentication>,
+}
+
+impl LazyAuth {
+    fn new(headers: &HeaderMap, client: Option<ClientAddress>) -> Self {
+        Self { authorization: headers.get(header::AUTHORIZATION).cloned(), client, settled: Default::default() }
+    }
+
+    async fn get(&self, state: &AppState) -> &Authentication {
+        self.settled
+            .get_or_init(|| async {
+                let client = self.client.map(|ClientAddress(address)| address.to_string()).unwrap_or_default();
+                state.auth.authenticate(&state.rpc, self.authorization.as_ref(), client).await
+            })
+            .await
+    }
 }
 
 /// `POST /graphql`: one GraphQL request, or a batch.
@@ -56,8 +75,7 @@ async fn post_stages(
     let bounds = state.limits();
     let response_type = ResponseType::negotiate(request.headers())?;
     negotiate::check_content_type(request.headers())?;
-    let client = request.extensions().get::<ClientAddress>().copied();
-    let auth = authenticate(state, request.headers(), client).await;
+    let auth = LazyAuth::new(request.headers(), request.extensions().get::<ClientAddress>().copied());
     let batch = read::body(request, bounds).await?;
     limits::check_batch(&batch, bounds)?;
     let (body, outcome) = match batch {
@@ -110,8 +128,8 @@ async fn get_stages(
         }
     };
     validate::check_get(&mut prepared.request)?;
-    let auth = authenticate(state, headers, client).await;
-    let (response, request_failed) = execute::execute(state, id, &auth, prepared).await;
+    let auth = LazyAuth::new(headers, client);
+    let (response, request_failed) = execute::execute(state, id, auth.get(state).await, prepared).await;
     Ok(respond::graphql(id, response_type, request_failed, &BatchResponse::Single(response)))
 }
 
@@ -136,10 +154,10 @@ impl Outcome {
 }
 
 /// One operation, from its document to its response.
-async fn operation(state: &AppState, id: &RequestId, auth: &Authentication, request: Request) -> (Response, Outcome) {
+async fn operation(state: &AppState, id: &RequestId, auth: &LazyAuth, request: Request) -> (Response, Outcome) {
     match prepare(state, request).await {
         Ok(prepared) => {
-            let (response, failed) = execute::execute(state, id, auth, prepared).await;
+            let (response, failed) = execute::execute(state, id, auth.get(state).await, prepared).await;
             (response, Outcome { failed, uncacheable: false })
         }
         Err(refusal) => refused(id, refusal),

@@ -156,7 +156,9 @@ async fn start_gateway(config: Config, stack: Option<Stack>, data_dir: tempfile:
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(async move { app.run_until_stopped().await.expect("the gateway runs") });
     let http = client_for(&config, None);
-    let anonymous_http = http.clone();
+    // Keeps no connection open between requests: a scenario that counts connections counts
+    // the admin's client only.
+    let anonymous_http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("an HTTP client");
     let admin_token = String::new();
     TestApp { address, config, http, anonymous_http, admin_token, shutdown, server: Some(server), stack, _data_dir: data_dir }
 }
@@ -192,6 +194,9 @@ impl TestApp {
         app.wait_until_ready().await;
         app.admin_token = self.admin_token.clone();
         app.http = client_for(&app.config, Some(&app.admin_token));
+        // Let it look the admin's session up now (see `make_admin`); a gateway of another
+        // secret refuses the token, which is fine here.
+        app.graphql("{ viewer { id } }", json!({})).await;
         app
     }
 
@@ -226,7 +231,12 @@ impl TestApp {
             .await;
         assert!(body.get("errors").is_none(), "{body}");
         self.set_admin(&nick_name, true).await;
-        self.login(&nick_name, "correct horse battery").await
+        let token = self.login(&nick_name, "correct horse battery").await;
+        // The gateway looks a session up once, then keeps it: do it now, so that a scenario
+        // counting RPCs counts only its own.
+        let body = self.graphql_as(Some(&token), "{ viewer { id } }", json!({})).await;
+        assert!(body["data"]["viewer"]["id"].is_string(), "{body}");
+        token
     }
 
     /// `login` with these credentials: the token.
@@ -315,6 +325,9 @@ impl TestApp {
         }
     }
 }
+
+/// The users every app starts with: its admin (see `TestApp::admin_token`), the oldest user.
+pub const ADMINS: i64 = 1;
 
 static NEXT_USER: AtomicUsize = AtomicUsize::new(1);
 

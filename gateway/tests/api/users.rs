@@ -68,7 +68,7 @@ pub async fn every_invalid_user_field_is_refused_with_its_field_and_nothing_is_c
         assert_eq!(error_of(&body), ("BAD_USER_INPUT".into(), Some(field.into())), "{field}: {body}");
     }
     let body = app.graphql("{ users { totalCount } }", json!({})).await;
-    assert_eq!(body["data"]["users"]["totalCount"], 0, "refused writes change nothing");
+    assert_eq!(body["data"]["users"]["totalCount"], ADMINS, "refused writes change nothing");
 }
 
 pub async fn taken_nick_names_cpfs_and_emails_conflict(app: &TestApp) {
@@ -85,7 +85,7 @@ pub async fn taken_nick_names_cpfs_and_emails_conflict(app: &TestApp) {
         assert_eq!(error_of(&body), ("CONFLICT".into(), Some(field.into())), "{body}");
     }
     let body = app.graphql("{ users { totalCount } }", json!({})).await;
-    assert_eq!(body["data"]["users"]["totalCount"], 1);
+    assert_eq!(body["data"]["users"]["totalCount"], ADMINS + 1);
 }
 
 pub async fn users_are_found_by_id_and_by_nick_name_ignoring_case(app: &TestApp) {
@@ -114,7 +114,7 @@ pub async fn users_are_listed_oldest_first_in_pages(app: &TestApp) {
     for page in 0..3 {
         let body = app.graphql(query, json!({ "after": after })).await;
         let users = &body["data"]["users"];
-        assert_eq!(users["totalCount"], 5, "{body}");
+        assert_eq!(users["totalCount"], ADMINS + 5, "{body}");
         assert_eq!(users["pageInfo"]["hasPreviousPage"], page > 0);
         assert_eq!(users["pageInfo"]["hasNextPage"], page < 2);
         assert_eq!(users["edges"][0]["cursor"], users["pageInfo"]["startCursor"]);
@@ -124,9 +124,10 @@ pub async fn users_are_listed_oldest_first_in_pages(app: &TestApp) {
         }
         after = users["pageInfo"]["endCursor"].clone();
     }
-    assert_eq!(seen, ids, "every user once, oldest first");
+    // The app's admin came first.
+    assert_eq!(seen[ADMINS as usize..], ids, "every user once, oldest first");
     let body = app.graphql("{ users { nodes { id } } }", json!({})).await;
-    assert_eq!(body["data"]["users"]["nodes"].as_array().unwrap().len(), 5, "first defaults to 20");
+    assert_eq!(body["data"]["users"]["nodes"].as_array().unwrap().len(), ADMINS as usize + 5, "first defaults to 20");
 }
 
 pub async fn page_arguments_out_of_bounds_are_refused(app: &TestApp) {
@@ -220,7 +221,7 @@ pub async fn a_deleted_user_is_gone(app: &TestApp) {
         )
         .await;
     assert!(body["data"]["user"].is_null());
-    assert_eq!(body["data"]["users"]["totalCount"], 0);
+    assert_eq!(body["data"]["users"]["totalCount"], ADMINS);
 }
 
 /// Look-ups by id that crowd in are merged across requests (`RPC_LOOKUPS_IN_FLIGHT`); each
