@@ -36,7 +36,6 @@ use axum::{
 
 use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString};
 use crate::{auth::Authentication, serve::ClientAddress, state::AppState};
-use axum::http::HeaderValue;
 
 /// Who the request is for, from its `Authorization` header (see [`crate::auth`]): settled
 /// when its first operation is about to run, so a request refused before (unreadable, over a
