@@ -8,7 +8,10 @@
 # 2. Runs `npm ci` in clients/ when node_modules is missing or was installed from another
 #    lockfile; installs Debian's chromium when /usr/bin/chromium is missing (no browser download).
 # 3. Runs each suite with Node's test runner and prints, per suite, a
-#    `test result: ok. N passed; M failed; 0 ignored` line (scripts/test.sh sums those).
+#    `test result: ok. N passed; M failed; 0 ignored` line (scripts/test.sh sums those). The
+#    suites get the gateway's binary and DATA_DIR (GATEWAY_BIN, GATEWAY_DATA_DIR) so that they
+#    can make an admin as an operator does, `gateway grant-admin <nickName>`, on the running
+#    gateway's users database.
 # 4. Stops the gateway and removes what it made, also after a failure or Ctrl-C; exits non-zero
 #    when any test failed.
 #
@@ -109,7 +112,8 @@ PORT=$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1"
 GATEWAY_URL=http://127.0.0.1:$PORT
 
 say "starting the gateway embedded on $GATEWAY_URL (DATA_DIR $WORK/data, CORS_ALLOWED_ORIGINS=$CORS_TEST_ORIGIN)"
-env -u AMQP_URL -u REDIS_URL -u USERS_DATABASE_URL -u ORDERS_DATABASE_URL \
+# Embedded: none of the services' addresses. AUTH_SECRET is made once under DATA_DIR.
+env -u AMQP_URL -u REDIS_URL -u USERS_DATABASE_URL -u ORDERS_DATABASE_URL -u AUTH_SECRET \
   LISTEN_ADDR="127.0.0.1:$PORT" DATA_DIR="$WORK/data" CORS_ALLOWED_ORIGINS="$CORS_TEST_ORIGIN" \
   RUST_LOG="${RUST_LOG:-warn}" \
   "$GATEWAY_BIN" >"$WORK/gateway.log" 2>&1 &
@@ -144,6 +148,7 @@ for suite in "${SUITES[@]}"; do
   tap=$WORK/$suite.tap
   set +e
   (cd clients && GATEWAY_URL=$GATEWAY_URL CORS_TEST_ORIGIN=$CORS_TEST_ORIGIN CORS_OTHER_ORIGIN=$CORS_OTHER_ORIGIN \
+    GATEWAY_BIN=$GATEWAY_BIN GATEWAY_DATA_DIR=$WORK/data \
     CHROMIUM_PATH=$CHROMIUM TMPDIR=$WORK/tmp \
     timeout --kill-after=10 "$SUITE_TIMEOUT" \
     node --test --test-timeout=120000 \

@@ -1,17 +1,21 @@
 // Apollo Client (v4) as an application uses it: BatchHttpLink for a createUser mutation and
-// batched reads by id, users pagination, and automatic persisted queries
-// (createPersistedQueryLink, SHA-256 from node:crypto) over POST and over GET. Every request
-// and answer is recorded through a custom fetch, so the tests assert what went on the wire.
+// batched reads by id, users pagination, sign-in with an auth link (SetContextLink) and
+// logout, and automatic persisted queries (createPersistedQueryLink, SHA-256 from node:crypto)
+// over POST and over GET. Every request and answer is recorded through a custom fetch, so the
+// tests assert what went on the wire.
 //
-// Written for today's API and for API.md's "Identity and access": when the schema has `login`
-// (introspected), the suite signs in as the user it created and sends the bearer token.
-import { test, before } from 'node:test';
+// API.md's "Identity and access": the suite signs up, signs in with `login` and sends
+// `Authorization: Bearer <token>` on every read; listing `users` takes an admin, made with the
+// operator's command `gateway grant-admin` (on the running gateway's DATA_DIR, which
+// scripts/clients.sh passes in GATEWAY_BIN and GATEWAY_DATA_DIR).
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { BatchHttpLink } from '@apollo/client/link/batch-http';
+import { SetContextLink } from '@apollo/client/link/context';
 import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { GRAPHQL_URL, HTTP_TIMEOUT_MS, codes, gql as rawGql, hasLogin, newUserInput } from './helpers.js';
+import { GRAPHQL_URL, HTTP_TIMEOUT_MS, bearer, codes, gql as rawGql, grantAdmin, login, newUserInput, signUp } from './helpers.js';
 
 const sha256 = (text) => createHash('sha256').update(text).digest('hex');
 
@@ -39,27 +43,36 @@ function recordingFetch() {
 const client = (link) =>
   new ApolloClient({ link, cache: new InMemoryCache(), defaultOptions: { query: { fetchPolicy: 'network-only' } } });
 
+/** The Authorization header a recorded request carried ('' for none). */
+const authorizationOf = (call) => {
+  const headers = call.headers instanceof Headers ? Object.fromEntries(call.headers) : (call.headers ?? {});
+  const name = Object.keys(headers).find((key) => key.toLowerCase() === 'authorization');
+  return name ? String(headers[name]) : '';
+};
+
+/** The codes of an Apollo result's GraphQL errors (errorPolicy: 'all'). */
+const apolloCodes = (result) => (result.error?.errors ?? []).map((e) => e.extensions?.code);
+
 const USER_FIELDS = 'id nickName fullName cpf email phoneNumber createdAt updatedAt';
 const CREATE_USER = gql(`mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { ${USER_FIELDS} } }`);
-const LOGIN = gql('mutation Login($login: String!, $password: String!) { login(login: $login, password: $password) { token user { id } } }');
+const LOGIN = gql(
+  'mutation Login($login: String!, $password: String!) { login(login: $login, password: $password) { token expiresAt user { id nickName } } }',
+);
+const LOGOUT = gql('mutation Logout { logout }');
 const USER_BY_ID = gql(`query UserById($id: UUID!) { user(id: $id) { ${USER_FIELDS} } }`);
 const USER_BY_NICK = gql('query UserByNick($nickName: String!) { userByNickName(nickName: $nickName) { id nickName } }');
 const USERS_PAGE = gql(`query UsersPage($first: Int, $after: String) {
   users(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id nickName } }
 }`);
 
-// What the suite made, for the tests after the first.
-const made = { users: [], inputs: [], token: null, signIn: false };
+// What the suite made, for the tests after the first: users listed in order of creation, the
+// first one's token, and the admin that `gateway grant-admin` made.
+const made = { users: [], inputs: [], token: null, admin: null };
 
-/** Headers a signed-in caller sends (none while sign-in does not exist). */
-const authHeaders = () => (made.token ? { authorization: `Bearer ${made.token}` } : {});
+/** Headers the first user, signed in, sends. */
+const authHeaders = () => (made.token ? bearer(made.token) : {});
 
-before(async () => {
-  made.signIn = await hasLogin();
-  console.log(`# sign-in (login mutation) in the schema: ${made.signIn}`);
-});
-
-test('BatchHttpLink: createUser, then user and userByNickName in one batched POST', async () => {
+test('BatchHttpLink: createUser, login, then user and userByNickName in one batched POST', async () => {
   const { calls, fetchFn } = recordingFetch();
   const anonymous = client(new BatchHttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, batchInterval: 20, batchMax: 10 }));
 
@@ -75,17 +88,21 @@ test('BatchHttpLink: createUser, then user and userByNickName in one batched POS
   made.users.push(user);
   made.inputs.push(input);
 
-  let reader = anonymous;
-  if (made.signIn) {
-    const { data } = await anonymous.mutate({ mutation: LOGIN, variables: { login: input.nickName, password: input.password } });
-    assert.equal(data.login.user.id, user.id, 'login answers the user it signed in');
-    assert.ok(data.login.token, 'login answers a token');
-    made.token = data.login.token;
-    reader = client(
-      new BatchHttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders(), batchInterval: 20, batchMax: 10 }),
-    );
-  }
+  // login takes the nickName ignoring case, or the email.
+  const { data } = await anonymous.mutate({
+    mutation: LOGIN,
+    variables: { login: input.nickName.toUpperCase(), password: input.password },
+  });
+  assert.equal(data.login.user.id, user.id, 'login answers the user it signed in');
+  assert.ok(data.login.token, 'login answers a token');
+  assert.ok(Date.parse(data.login.expiresAt) > Date.now(), 'the token expires in the future');
+  made.token = data.login.token;
+  const byEmail = await anonymous.mutate({ mutation: LOGIN, variables: { login: input.email, password: input.password } });
+  assert.equal(byEmail.data.login.user.id, user.id, 'login by email signs in the same user');
 
+  const reader = client(
+    new BatchHttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders(), batchInterval: 20, batchMax: 10 }),
+  );
   const before = calls.length;
   const [byId, byNick] = await Promise.all([
     reader.query({ query: USER_BY_ID, variables: { id: user.id } }),
@@ -99,11 +116,69 @@ test('BatchHttpLink: createUser, then user and userByNickName in one batched POS
   assert.equal(batched[0].method, 'POST');
   assert.ok(Array.isArray(batched[0].body) && batched[0].body.length === 2, 'its body is a JSON array of two operations');
   assert.ok(Array.isArray(batched[0].answer) && batched[0].answer.length === 2, 'its answer is a JSON array of two results');
-  if (made.signIn) assert.match(String(batched[0].headers?.authorization ?? ''), /^Bearer /, 'the token was sent');
+  assert.equal(authorizationOf(batched[0]), `Bearer ${made.token}`, 'the token was sent');
 });
 
-test('users pagination, as far as this caller may list users', async () => {
+test('an auth link: signed in a query answers; without the token UNAUTHENTICATED; after logout the token is refused', async () => {
+  const { calls, fetchFn } = recordingFetch();
+  const http = new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn });
+  const anonymous = client(http);
+  const input = newUserInput('authlink');
+  const { data: created } = await anonymous.mutate({ mutation: CREATE_USER, variables: { input } });
+  const user = created.createUser;
+
+  // The usual auth link: the token the app holds, added to every request's headers.
+  let token = null;
+  const auth = new SetContextLink((prevContext) => ({
+    headers: { ...prevContext.headers, ...(token ? bearer(token) : {}) },
+  }));
+  const signedIn = client(ApolloLink.from([auth, http]));
+  const { data: signIn } = await signedIn.mutate({ mutation: LOGIN, variables: { login: input.nickName, password: input.password } });
+  token = signIn.login.token;
+  assert.equal(signIn.login.user.id, user.id);
+
+  const mine = await signedIn.query({ query: USER_BY_ID, variables: { id: user.id }, errorPolicy: 'all' });
+  assert.equal(mine.error, undefined, `a signed-in user reads themself: ${JSON.stringify(calls.at(-1)?.answer)}`);
+  assert.equal(mine.data.user.id, user.id);
+  assert.equal(mine.data.user.nickName, input.nickName);
+  assert.equal(authorizationOf(calls.at(-1)), `Bearer ${token}`, 'the auth link sent the token');
+
+  const without = await anonymous.query({ query: USER_BY_ID, variables: { id: user.id }, errorPolicy: 'all' });
+  assert.equal(authorizationOf(calls.at(-1)), '', 'no token was sent');
+  assert.deepEqual(apolloCodes(without), ['UNAUTHENTICATED'], `the same query without a token: ${JSON.stringify(calls.at(-1)?.answer)}`);
+  assert.equal(without.data?.user ?? null, null, 'and no user');
+
+  const { data: out } = await signedIn.mutate({ mutation: LOGOUT });
+  assert.equal(out.logout, true, 'logout answers true');
+  const after = await signedIn.query({ query: USER_BY_ID, variables: { id: user.id }, errorPolicy: 'all' });
+  assert.equal(authorizationOf(calls.at(-1)), `Bearer ${token}`, 'the same token was sent again');
+  assert.deepEqual(apolloCodes(after), ['UNAUTHENTICATED'], `the token after logout: ${JSON.stringify(calls.at(-1)?.answer)}`);
+  assert.equal(after.data?.user ?? null, null, 'and no user');
+});
+
+test('gateway grant-admin: 1 and a message for an unknown nickName, 0 for a known one, whose user then lists users', async () => {
+  const unknown = `nobody_${randomBytes(6).toString('hex')}`;
+  const missing = await grantAdmin(unknown);
+  assert.equal(missing.code, 1, `exit code for an unknown nickName: ${JSON.stringify(missing)}`);
+  assert.ok(`${missing.stdout}${missing.stderr}`.includes(unknown), `the message names the nickName: ${JSON.stringify(missing)}`);
+
+  const { user, input } = await signUp('admin');
+  // Before the user's first request with a token: the gateway then finds it an admin at once.
+  const granted = await grantAdmin(input.nickName);
+  assert.equal(granted.code, 0, `exit code for a known nickName: ${JSON.stringify(granted)}`);
+  assert.ok(`${granted.stdout}${granted.stderr}`.includes(input.nickName), `it says what it did: ${JSON.stringify(granted)}`);
+
+  const { token } = await login(input.nickName, input.password);
+  made.admin = { user, input, token };
+  const { status, body } = await rawGql('{ users(first: 1) { totalCount nodes { id } } }', undefined, bearer(token));
+  assert.equal(status, 200);
+  assert.equal(body.errors, undefined, `the admin lists users: ${JSON.stringify(body)}`);
+  assert.ok(body.data.users.totalCount >= 2, 'the list counts at least the users made here');
+});
+
+test('users pagination: FORBIDDEN for a user, every page for an admin', async () => {
   assert.ok(made.users.length > 0, 'the first test created a user');
+  assert.ok(made.admin, 'the grant-admin test made an admin');
   const { fetchFn } = recordingFetch();
   const anonymous = client(new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn }));
   for (let i = 0; i < 2; i += 1) {
@@ -112,25 +187,19 @@ test('users pagination, as far as this caller may list users', async () => {
     made.users.push(data.createUser);
     made.inputs.push(input);
   }
-  const caller = client(new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders() }));
 
-  if (made.signIn) {
-    // API.md: only admins may list `users`; a signed-in user gets FORBIDDEN.
-    const result = await caller.query({ query: USERS_PAGE, variables: { first: 2 }, errorPolicy: 'all' });
-    assert.deepEqual(
-      result.error?.errors?.map((e) => e.extensions?.code),
-      ['FORBIDDEN'],
-      'users for a non-admin is FORBIDDEN',
-    );
-    return;
-  }
+  // API.md: only admins may list `users`; a signed-in user gets FORBIDDEN.
+  const user = client(new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: authHeaders() }));
+  const refused = await user.query({ query: USERS_PAGE, variables: { first: 2 }, errorPolicy: 'all' });
+  assert.deepEqual(apolloCodes(refused), ['FORBIDDEN'], 'users for a non-admin is FORBIDDEN');
 
-  // Anonymous listing (today's API): walk every page of 2, oldest first.
+  // The admin walks every page of 2, oldest first.
+  const admin = client(new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: bearer(made.admin.token) }));
   const seen = [];
   let after = null;
   let totalCount;
   for (let page = 0; page < 1000; page += 1) {
-    const { data } = await caller.query({ query: USERS_PAGE, variables: { first: 2, after } });
+    const { data } = await admin.query({ query: USERS_PAGE, variables: { first: 2, after } });
     const { nodes, pageInfo } = data.users;
     totalCount ??= data.users.totalCount;
     assert.equal(data.users.totalCount, totalCount, 'totalCount is the same on every page');
@@ -143,6 +212,7 @@ test('users pagination, as far as this caller may list users', async () => {
   }
   assert.equal(new Set(seen).size, seen.length, 'no user is on two pages');
   assert.equal(seen.length, totalCount, 'the pages hold totalCount users');
+  assert.ok(seen.includes(made.admin.user.id), 'the admin is listed too');
   const ours = seen.filter((id) => made.users.some((u) => u.id === id));
   assert.deepEqual(ours, made.users.map((u) => u.id), 'the users created here are listed, oldest first');
 });

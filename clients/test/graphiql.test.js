@@ -1,12 +1,13 @@
 // GraphiQL in headless Chromium with no internet: every request whose origin is not the
 // gateway's is aborted. The page must load from the gateway's own assets, show its editor,
-// take a typed query, run it, and show the answer; it must have a headers editor.
+// take a typed query, run it, and show the answer; it must have a headers editor, and a bearer
+// token typed there signs the queries in (API.md, "Identity and access").
 //
 // Written against GraphiQL's own class names (.graphiql-query-editor, .graphiql-response,
 // .graphiql-editor-tools), which GraphiQL 2 to 5 share, over CodeMirror 5 or Monaco.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, GRAPHQL_URL } from './helpers.js';
+import { BASE_URL, GRAPHQL_URL, signedUpUser } from './helpers.js';
 import { openBrowser, BROWSER_TIMEOUT_MS } from './browser.js';
 
 const gatewayOrigin = new URL(BASE_URL).origin;
@@ -16,8 +17,11 @@ const pageErrors = [];
 // Set once the editor showed; the tests that need it fail at once without it, not after a wait.
 let editorShown = false;
 const needEditor = () => assert.ok(editorShown, 'GraphiQL never showed its query editor (see the first test)');
+// A user signed up and in, whose token goes into the headers editor.
+let signedIn;
 
 before(async () => {
+  signedIn = await signedUpUser('graphiql');
   browser = await openBrowser({ allow: (url) => url.origin === gatewayOrigin });
   page = await browser.context.newPage();
   page.on('pageerror', (error) => pageErrors.push(String(error)));
@@ -39,6 +43,67 @@ async function editorText(selector) {
     const lines = root.querySelector('.view-lines');
     return (lines ?? root).innerText.replace(/\u00a0/g, ' ');
   });
+}
+
+/**
+ * Opens the Headers tab and types into its editor one header, `{"name": "value"}`, or nothing
+ * (no headers) when `header` is null. Resolves to the editor's text.
+ */
+async function typeHeaders(header) {
+  const tab = page.getByRole('tab', { name: /^headers$/i }).or(page.getByRole('button', { name: /^headers$/i }));
+  await tab.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
+  await tab.first().click();
+  const editor = page
+    .locator('.graphiql-editor-tool .CodeMirror, .graphiql-editor-tool .monaco-editor')
+    .filter({ visible: true });
+  await editor.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
+  await editor.first().click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  const text = async () =>
+    (await editor.first().evaluate((root) => root.CodeMirror?.getValue() ?? root.innerText)).replace(/\u00a0/g, ' ');
+  if (header) {
+    const [name, value] = header;
+    // Typed without braces or quotes of its own to close: the editor adds those it auto-closes.
+    await page.keyboard.type(`{"${name}": "${value}`);
+    if (!/\}\s*$/.test(await text())) await page.keyboard.type('"}');
+  }
+  return text();
+}
+
+/** Types `query` into the query editor (replacing what is there) and reads it back. */
+async function typeQuery(query) {
+  const input = page.locator('.graphiql-query-editor .CodeMirror, .graphiql-query-editor .monaco-editor').first();
+  await input.waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
+  await input.click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  // Typed without its closing braces: the editor may close them itself; the rest are typed.
+  const open = query.replace(/[\s}]+$/, ' ');
+  await page.keyboard.type(open);
+  const typed = async () => (await editorText('.graphiql-query-editor')).trim();
+  const missing = (open.match(/\{/g) ?? []).length - ((await typed()).match(/\}/g) ?? []).length;
+  if (missing > 0) await page.keyboard.type('} '.repeat(missing).trim());
+  await page.keyboard.press('Escape'); // closes an autocomplete list, if one is open
+  return typed();
+}
+
+/** Waits until the result pane's text matches `answer`; fails showing what it shows. */
+async function waitForResult(answer) {
+  await page
+    .waitForFunction(
+      (source) => {
+        const pane = document.querySelector('.graphiql-response');
+        return pane && new RegExp(source).test(pane.innerText.replace(/\u00a0/g, ' '));
+      },
+      answer.source,
+      { timeout: BROWSER_TIMEOUT_MS },
+    )
+    .catch(async (error) => {
+      const shown = await editorText('.graphiql-response').catch(() => '(no result pane)');
+      throw new Error(`the result pane did not show ${answer}; it shows: ${shown.slice(0, 300)}`, { cause: error });
+    });
+  assert.match(await editorText('.graphiql-response'), answer);
 }
 
 test('GraphiQL loads with no internet and shows its query editor', async () => {
@@ -63,40 +128,13 @@ test('a query typed into GraphiQL runs and its answer shows in the result pane',
   assert.match((await editorText('.graphiql-query-editor')).trim(), /^\{ __typename \}+$/, 'the query as typed');
   await page.keyboard.press('Escape'); // closes an autocomplete list, if one is open
   await page.keyboard.press('Control+Enter');
-  const answer = /"__typename"\s*:\s*"Query"/;
-  await page
-    .waitForFunction(
-      (source) => {
-        const pane = document.querySelector('.graphiql-response');
-        return pane && new RegExp(source).test(pane.innerText.replace(/\u00a0/g, ' '));
-      },
-      answer.source,
-      { timeout: BROWSER_TIMEOUT_MS },
-    )
-    .catch(async (error) => {
-      const shown = await editorText('.graphiql-response').catch(() => '(no result pane)');
-      throw new Error(`the result pane did not show the answer; it shows: ${shown.slice(0, 300)}`, { cause: error });
-    });
-  assert.match(await editorText('.graphiql-response'), answer);
+  await waitForResult(/"__typename"\s*:\s*"Query"/);
 });
 
 test('GraphiQL has a headers editor, and the headers typed there are sent', async () => {
   needEditor();
-  const tab = page.getByRole('tab', { name: /^headers$/i }).or(page.getByRole('button', { name: /^headers$/i }));
-  await tab.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
-  await tab.first().click();
-  const editor = page
-    .locator('.graphiql-editor-tool .CodeMirror, .graphiql-editor-tool .monaco-editor')
-    .filter({ visible: true });
-  await editor.first().waitFor({ state: 'visible', timeout: BROWSER_TIMEOUT_MS });
-  await editor.first().click();
-  await page.keyboard.press('ControlOrMeta+A');
-  await page.keyboard.press('Delete');
   const requestId = `graphiql-${Date.now()}`;
-  // Typed without braces or quotes of its own to close: the editor adds those it auto-closes.
-  await page.keyboard.type(`{"x-request-id": "${requestId}`);
-  const typed = (await editor.first().evaluate((root) => root.CodeMirror?.getValue() ?? root.innerText)).replace(/\u00a0/g, ' ');
-  if (!/\}\s*$/.test(typed)) await page.keyboard.type('"}');
+  const typed = await typeHeaders(['x-request-id', requestId]);
   const sent = page.waitForRequest(
     (request) => request.method() === 'POST' && request.headers()['x-request-id'] === requestId,
     { timeout: BROWSER_TIMEOUT_MS },
@@ -108,6 +146,33 @@ test('GraphiQL has a headers editor, and the headers typed there are sent', asyn
   });
   const response = await request.response();
   assert.equal(response?.headers()['x-request-id'], requestId, 'the gateway answered with that request id');
+});
+
+/** Whether a request GraphiQL sent is the run of `{ viewer ... }` (not its introspection). */
+const isViewerQuery = (request) => request.method() === 'POST' && /viewer/.test(request.postData() ?? '');
+
+test('with {"Authorization": "Bearer <token>"} in the headers editor, { viewer { nickName } } shows the user', async () => {
+  needEditor();
+  const typed = await typeHeaders(['Authorization', `Bearer ${signedIn.token}`]);
+  assert.deepEqual(JSON.parse(typed), { Authorization: `Bearer ${signedIn.token}` }, 'the headers as typed');
+  assert.equal((await typeQuery('{ viewer { nickName } }')).replace(/\s+/g, ''), '{viewer{nickName}}', 'the query as typed');
+  const sent = page.waitForRequest(isViewerQuery, { timeout: BROWSER_TIMEOUT_MS });
+  await page.keyboard.press('Control+Enter');
+  const request = await sent;
+  assert.equal(request.headers().authorization, `Bearer ${signedIn.token}`, 'GraphiQL sent the token');
+  const nickName = signedIn.input.nickName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  await waitForResult(new RegExp(`"viewer"\\s*:\\s*\\{\\s*"nickName"\\s*:\\s*"${nickName}"`));
+});
+
+test('without the header, { viewer { nickName } } shows null', async () => {
+  needEditor();
+  assert.equal((await typeHeaders(null)).trim(), '', 'the headers editor is empty');
+  assert.equal((await typeQuery('{ viewer { nickName } }')).replace(/\s+/g, ''), '{viewer{nickName}}', 'the query as typed');
+  const sent = page.waitForRequest(isViewerQuery, { timeout: BROWSER_TIMEOUT_MS });
+  await page.keyboard.press('Control+Enter');
+  const request = await sent;
+  assert.equal(request.headers().authorization, undefined, 'no Authorization header was sent');
+  await waitForResult(/"viewer"\s*:\s*null/);
 });
 
 test('GraphiQL asks for nothing outside the gateway', async () => {

@@ -1,5 +1,6 @@
-// What the suites share: where the gateway is, a JSON GraphQL call, unique valid users, and
-// whether sign-in exists yet (API.md, "Identity and access").
+// What the suites share: where the gateway is, a JSON GraphQL call, unique valid users, signing
+// up and in (API.md, "Identity and access"), and the operator's `gateway grant-admin`.
+import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 
 /** The running gateway, e.g. http://127.0.0.1:43121 (set by scripts/clients.sh). */
@@ -61,17 +62,67 @@ export function newUserInput(prefix = 'cl') {
   };
 }
 
-let mutationFields;
-/** The names of the Mutation type's fields, by introspection (once per process). */
-export async function mutationFieldNames() {
-  if (!mutationFields) {
-    const { body } = await gql('{ __type(name: "Mutation") { fields { name } } }');
-    mutationFields = new Set((body?.data?.__type?.fields ?? []).map((field) => field.name));
-  }
-  return mutationFields;
+/** Signs up a new user (anonymous `createUser`); resolves to { user, input }. */
+export async function signUp(prefix = 'cl') {
+  const input = newUserInput(prefix);
+  const { status, body } = await gql(
+    'mutation SignUp($input: CreateUserInput!) { createUser(input: $input) { id nickName email } }',
+    { input },
+  );
+  if (!body?.data?.createUser) throw new Error(`createUser failed: ${status} ${JSON.stringify(body)}`);
+  return { user: body.data.createUser, input };
 }
 
-/** Whether this gateway has sign-in (`login`), as API.md's "Identity and access" adds. */
-export async function hasLogin() {
-  return (await mutationFieldNames()).has('login');
+/** `login`; resolves to { token, expiresAt, user: { id nickName } } or throws with the answer. */
+export async function login(loginName, password) {
+  const { status, body } = await gql(
+    'mutation SignIn($login: String!, $password: String!) { login(login: $login, password: $password) { token expiresAt user { id nickName } } }',
+    { login: loginName, password },
+  );
+  if (!body?.data?.login?.token) throw new Error(`login failed: ${status} ${JSON.stringify(body)}`);
+  return body.data.login;
+}
+
+/** The header a signed-in caller sends. */
+export const bearer = (token) => ({ authorization: `Bearer ${token}` });
+
+/**
+ * A new user, signed in: resolves to { user, input, token, headers }. `admin: true` makes it
+ * an admin with `gateway grant-admin` before it signs in (so its first request already
+ * finds it an admin).
+ */
+export async function signedUpUser(prefix = 'cl', { admin = false } = {}) {
+  const { user, input } = await signUp(prefix);
+  if (admin) {
+    const granted = await grantAdmin(input.nickName);
+    if (granted.code !== 0) throw new Error(`gateway grant-admin ${input.nickName} failed: ${JSON.stringify(granted)}`);
+  }
+  const { token } = await login(input.nickName, input.password);
+  return { user, input, token, headers: bearer(token) };
+}
+
+/** The gateway binary scripts/clients.sh started, and the DATA_DIR it runs on. */
+export const GATEWAY_BIN = process.env.GATEWAY_BIN;
+export const GATEWAY_DATA_DIR = process.env.GATEWAY_DATA_DIR;
+
+/**
+ * Runs the operator's command `gateway grant-admin <nickName>` on the running gateway's
+ * DATA_DIR (embedded mode, as scripts/clients.sh started it); resolves to { code, stdout, stderr }.
+ */
+export function grantAdmin(nickName, { timeoutMs = HTTP_TIMEOUT_MS } = {}) {
+  if (!GATEWAY_BIN || !GATEWAY_DATA_DIR) {
+    throw new Error('GATEWAY_BIN and GATEWAY_DATA_DIR must name the running gateway (scripts/clients.sh sets them)');
+  }
+  const env = { ...process.env, DATA_DIR: GATEWAY_DATA_DIR, RUST_LOG: 'warn' };
+  // Embedded mode, like the gateway clients.sh runs: none of the services' addresses.
+  for (const name of ['AMQP_URL', 'REDIS_URL', 'USERS_DATABASE_URL', 'ORDERS_DATABASE_URL']) delete env[name];
+  return new Promise((resolve, reject) => {
+    execFile(GATEWAY_BIN, ['grant-admin', nickName], { env, timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error && typeof error.code !== 'number') {
+        reject(new Error(`gateway grant-admin did not run: ${error.message}; stderr: ${stderr}`, { cause: error }));
+        return;
+      }
+      resolve({ code: error ? error.code : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
 }
