@@ -28,6 +28,8 @@ for db in "$USERS_DB" "$ORDERS_DB"; do
 done
 
 export AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/$VHOST
+# Tokens are signed with it; kept for the run only (sign in again after a restart).
+export AUTH_SECRET=${AUTH_SECRET:-$(head -c 48 /dev/urandom | base64 | tr -d '\n')}
 export USERS_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/$USERS_DB
 export ORDERS_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/$ORDERS_DB
 export REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0

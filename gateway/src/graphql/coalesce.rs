@@ -255,7 +255,8 @@ mod tests {
 
     #[tokio::test]
     async fn look_ups_of_different_callers_never_share_a_call() {
-        let calls: Arc<Mutex<Vec<(Caller, Vec<Uuid>)>>> = Arc::default();
+        type Calls = Arc<Mutex<Vec<(Caller, Vec<Uuid>)>>>;
+        let calls: Calls = Arc::default();
         let gate = Arc::new(Notify::new());
         let fetch: Fetch<Uuid> = Arc::new({
             let (calls, gate) = (calls.clone(), gate.clone());

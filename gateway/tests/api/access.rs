@@ -55,9 +55,10 @@ fn assert_answer(body: &Value, answer: &Answer, who: &str, what: &str) {
 
 /// The ids of a connection's nodes, in order.
 fn ids(body: &Value, path: &str) -> Vec<String> {
-    body["data"].pointer(path).and_then(Value::as_array).map_or_else(Vec::new, |nodes| {
-        nodes.iter().map(|node| node["id"].as_str().unwrap().to_owned()).collect()
-    })
+    body["data"]
+        .pointer(path)
+        .and_then(Value::as_array)
+        .map_or_else(Vec::new, |nodes| nodes.iter().map(|node| node["id"].as_str().unwrap().to_owned()).collect())
 }
 
 /// Every field of the schema, by every caller: exactly what `API.md`'s table allows.
@@ -76,11 +77,7 @@ pub async fn the_access_table_holds_for_every_field(app: &TestApp) {
     // ---- reads: (query, variables, anonymous, owner, other, admin)
     let user_of_owner = json!({ "id": owner_id, "cpf": owner["cpf"], "email": owner["email"] });
     let reads: Vec<(&str, Value, [Answer; 4])> = vec![
-        (
-            "{ __typename }",
-            json!({}),
-            std::array::from_fn(|_| Data("/__typename", json!("Query"))),
-        ),
+        ("{ __typename }", json!({}), std::array::from_fn(|_| Data("/__typename", json!("Query")))),
         (
             "{ __schema { queryType { name } } }",
             json!({}),
@@ -232,11 +229,13 @@ pub async fn the_access_table_holds_for_every_field(app: &TestApp) {
         let update = "mutation($id: UUID!) { updateOrder(id: $id, input: { itemQuantity: 1 }) { totalValue } }";
         let body = app.graphql_as(Some(token), update, json!({ "id": id })).await;
         assert_eq!(body["data"]["updateOrder"]["totalValue"], "1.10", "{body}");
-        let body = app.graphql_as(Some(token), "mutation($id: UUID!) { deleteOrder(id: $id) }", json!({ "id": id })).await;
+        let body =
+            app.graphql_as(Some(token), "mutation($id: UUID!) { deleteOrder(id: $id) }", json!({ "id": id })).await;
         assert_eq!(body["data"]["deleteOrder"], true, "{body}");
     }
     for (token, name) in [(&callers.owner.1, "By Myself"), (&callers.admin, "By The Admin")] {
-        let update = "mutation($id: UUID!, $name: String!) { updateUser(id: $id, input: { fullName: $name }) { fullName } }";
+        let update =
+            "mutation($id: UUID!, $name: String!) { updateUser(id: $id, input: { fullName: $name }) { fullName } }";
         let body = app.graphql_as(Some(token), update, json!({ "id": owner_id, "name": name })).await;
         assert_eq!(body["data"]["updateUser"]["fullName"], name, "{body}");
     }
@@ -251,9 +250,13 @@ pub async fn the_access_table_holds_for_every_field(app: &TestApp) {
         .await;
     assert_eq!(signed_up["data"]["createUser"]["nickName"], input["nickName"], "{signed_up}");
     // An admin deletes anyone; a user themself.
-    let body = app.graphql_as(Some(&callers.admin), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": other_id })).await;
+    let body = app
+        .graphql_as(Some(&callers.admin), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": other_id }))
+        .await;
     assert_eq!(body["data"]["deleteUser"], true, "{body}");
-    let body = app.graphql_as(Some(&callers.owner.1), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": owner_id })).await;
+    let body = app
+        .graphql_as(Some(&callers.owner.1), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": owner_id }))
+        .await;
     assert_eq!(body["data"]["deleteUser"], true, "{body}");
 }
 

@@ -160,7 +160,17 @@ async fn start_gateway(config: Config, stack: Option<Stack>, data_dir: tempfile:
     // the admin's client only.
     let anonymous_http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("an HTTP client");
     let admin_token = String::new();
-    TestApp { address, config, http, anonymous_http, admin_token, shutdown, server: Some(server), stack, _data_dir: data_dir }
+    TestApp {
+        address,
+        config,
+        http,
+        anonymous_http,
+        admin_token,
+        shutdown,
+        server: Some(server),
+        stack,
+        _data_dir: data_dir,
+    }
 }
 
 /// The test's HTTP client lets a pooled connection go well before the gateway's keep-alive
@@ -172,10 +182,15 @@ fn client_for(config: &Config, token: Option<&str>) -> reqwest::Client {
     let keep_alive = Duration::from_millis(config.connections.keep_alive_timeout_ms);
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
-        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a header value");
+        let value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).expect("a token is a header value");
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
-    reqwest::Client::builder().pool_idle_timeout(keep_alive / 2).default_headers(headers).build().expect("an HTTP client")
+    reqwest::Client::builder()
+        .pool_idle_timeout(keep_alive / 2)
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 pub fn test_redis_url() -> String {
@@ -227,7 +242,11 @@ impl TestApp {
         let nick_name = format!("operator_{}", input["nickName"].as_str().unwrap());
         input["nickName"] = json!(nick_name);
         let body = self
-            .graphql_as(None, "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }", json!({ "input": input }))
+            .graphql_as(
+                None,
+                "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
+                json!({ "input": input }),
+            )
             .await;
         assert!(body.get("errors").is_none(), "{body}");
         self.set_admin(&nick_name, true).await;

@@ -56,7 +56,8 @@ pub async fn failed_password_changes_are_limited_too(app: &TestApp) {
     let (user, token) = app.sign_up().await;
     let change = "mutation($id: UUID!, $c: String!) { changePassword(id: $id, currentPassword: $c, newPassword: \"the next passphrase\") }";
     for attempt in 1..=PER_ACCOUNT {
-        let body = app.graphql_as(Some(&token), change, json!({ "id": user["id"], "c": format!("guess {attempt}") })).await;
+        let body =
+            app.graphql_as(Some(&token), change, json!({ "id": user["id"], "c": format!("guess {attempt}") })).await;
         assert_eq!(error_of(&body).0, "UNAUTHENTICATED", "attempt {attempt}: {body}");
     }
     let body = app.graphql_as(Some(&token), change, json!({ "id": user["id"], "c": "correct horse battery" })).await;
@@ -69,7 +70,8 @@ pub async fn failed_password_changes_are_limited_too(app: &TestApp) {
 pub async fn every_attempt_of_a_batch_and_of_aliases_counts(app: &TestApp) {
     let (user, _) = app.sign_up().await;
     let nick = user["nickName"].as_str().unwrap();
-    let aliases: String = (0..8).map(|n| format!("a{n}: login(login: $l, password: \"guess {n}\") {{ token }} ")).collect();
+    let aliases: String =
+        (0..8).map(|n| format!("a{n}: login(login: $l, password: \"guess {n}\") {{ token }} ")).collect();
     let body = app.graphql_as(None, &format!("mutation($l: String!) {{ {aliases} }}"), json!({ "l": nick })).await;
     let codes: Vec<&str> =
         body["errors"].as_array().unwrap().iter().map(|e| e["extensions"]["code"].as_str().unwrap()).collect();

@@ -126,7 +126,8 @@ async fn revoked_tokens_and_tokens_of_another_secret_are_unauthenticated_on_ever
     }
 
     // logout: that token ends, the user's others go on.
-    let (kept, ended) = (app.login(nick, "correct horse battery").await, app.login(nick, "correct horse battery").await);
+    let (kept, ended) =
+        (app.login(nick, "correct horse battery").await, app.login(nick, "correct horse battery").await);
     for gateway in [&app, &second] {
         assert!(viewer(gateway, &ended).await.is_ok());
     }
@@ -157,14 +158,20 @@ async fn revoked_tokens_and_tokens_of_another_secret_are_unauthenticated_on_ever
     // The new password signs in; the old does not.
     let token = second.login(nick, "a new passphrase").await;
     let body = app
-        .graphql_as(None, "mutation($l: String!) { login(login: $l, password: \"correct horse battery\") { token } }", json!({ "l": nick }))
+        .graphql_as(
+            None,
+            "mutation($l: String!) { login(login: $l, password: \"correct horse battery\") { token } }",
+            json!({ "l": nick }),
+        )
         .await;
     assert_eq!(error_of(&body).0, "UNAUTHENTICATED", "{body}");
 
     // deleteUser: every token of the user ends.
     let tokens = [token, second.login(nick, "a new passphrase").await];
     assert!(viewer(&app, &tokens[1]).await.is_ok());
-    let body = second.graphql_as(Some(&tokens[0]), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": user["id"] })).await;
+    let body = second
+        .graphql_as(Some(&tokens[0]), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": user["id"] }))
+        .await;
     assert_eq!(body["data"]["deleteUser"], true, "{body}");
     let answered = Instant::now();
     for token in &tokens {
