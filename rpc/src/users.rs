@@ -162,7 +162,10 @@ impl std::fmt::Debug for CreateUser {
 
 impl std::fmt::Debug for ChangePassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangePassword").field("id", &self.id).field("request_id", &self.request_id).finish_non_exhaustive()
+        f.debug_struct("ChangePassword")
+            .field("id", &self.id)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -85,7 +85,11 @@ async fn every_call_carries_its_caller_and_a_message_without_one_is_anonymous() 
     let connection = Connection::connect(&vhost.url, ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     let reply_queue = channel
-        .queue_declare("".into(), lapin::options::QueueDeclareOptions { exclusive: true, ..Default::default() }, Default::default())
+        .queue_declare(
+            "".into(),
+            lapin::options::QueueDeclareOptions { exclusive: true, ..Default::default() },
+            Default::default(),
+        )
         .await
         .unwrap();
     let properties = BasicProperties::default()

@@ -11,8 +11,12 @@ pub enum Outcome {
     /// No user has that nickName (ignoring case).
     NoSuchUser,
     /// The user was already so.
-    Unchanged { nick_name: String },
-    Changed { nick_name: String },
+    Unchanged {
+        nick_name: String,
+    },
+    Changed {
+        nick_name: String,
+    },
 }
 
 /// Makes the user with `nick_name` (ignoring case) an admin, or not. Gateways hear of it

@@ -59,7 +59,12 @@ pub fn login_key(login: &str) -> String {
 
 /// Counts one attempt against `account` and the client's address; TOO_MANY_REQUESTS when
 /// either is past its limit.
-pub async fn attempt(db: &DatabaseConnection, limits: &LoginLimits, account: String, client: &str) -> RpcResult<Attempt> {
+pub async fn attempt(
+    db: &DatabaseConnection,
+    limits: &LoginLimits,
+    account: String,
+    client: &str,
+) -> RpcResult<Attempt> {
     let client: String = client.chars().take(MAX_LOGIN_IN_KEY).collect();
     let keys = [account, format!("address:{client}")];
     let window = Duration::from_secs(limits.window_seconds);

@@ -591,7 +591,13 @@ async fn writes_to_a_missing_user_are_not_found(mut app: TestApp) {
     let id = Uuid::now_v7();
     let req = UpdateUser { id, full_name: Some("Someone".to_owned()), ..Default::default() };
     assert_error(update(req, app.ctx()).await, ErrorCode::NotFound, None);
-    let req = ChangePassword { id, current_password: PASSWORD.to_owned(), new_password: "another password".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned() };
+    let req = ChangePassword {
+        id,
+        current_password: PASSWORD.to_owned(),
+        new_password: "another password".to_owned(),
+        request_id: Uuid::now_v7(),
+        client: CLIENT.to_owned(),
+    };
     assert_error(change_password(req, app.ctx()).await, ErrorCode::NotFound, None);
     assert_error(delete(DeleteUser { id }, app.ctx()).await, ErrorCode::NotFound, None);
     assert_eq!(app.count().await, 0);
@@ -608,7 +614,9 @@ async fn change_password_stores_a_new_hash_when_the_current_password_matches(mut
     let req = ChangePassword {
         id: user.id,
         current_password: PASSWORD.to_owned(),
-        new_password: "a brand new passphrase".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned()
+        new_password: "a brand new passphrase".to_owned(),
+        request_id: Uuid::now_v7(),
+        client: CLIENT.to_owned(),
     };
     assert!(change_password(req, app.ctx()).await.unwrap());
 
@@ -630,7 +638,9 @@ async fn a_redelivered_change_password_answers_true_again_without_writing(mut ap
     let req = || ChangePassword {
         id: user.id,
         current_password: PASSWORD.to_owned(),
-        new_password: "a brand new passphrase".to_owned(), request_id, client: CLIENT.to_owned()
+        new_password: "a brand new passphrase".to_owned(),
+        request_id,
+        client: CLIENT.to_owned(),
     };
     assert!(change_password(req(), app.ctx()).await.unwrap());
     let hash = app.stored(user.id).await.unwrap().password_hash;
@@ -646,7 +656,9 @@ async fn a_wrong_current_password_is_unauthenticated_and_changes_nothing(mut app
         let req = ChangePassword {
             id: user.id,
             current_password: wrong.to_owned(),
-            new_password: "a brand new passphrase".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned()
+            new_password: "a brand new passphrase".to_owned(),
+            request_id: Uuid::now_v7(),
+            client: CLIENT.to_owned(),
         };
         let error = assert_error(change_password(req, app.ctx()).await, ErrorCode::Unauthenticated, None);
         assert!(!error.message.contains(PASSWORD));
@@ -658,7 +670,13 @@ async fn a_wrong_current_password_is_unauthenticated_and_changes_nothing(mut app
 async fn the_new_password_is_checked_before_the_current_one(app: TestApp) {
     let user = app.create(new_user(1)).await;
     for (current, new) in [(PASSWORD, "short"), ("wrong password", "short"), (PASSWORD, "n".repeat(129).as_str())] {
-        let req = ChangePassword { id: user.id, current_password: current.to_owned(), new_password: new.to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned() };
+        let req = ChangePassword {
+            id: user.id,
+            current_password: current.to_owned(),
+            new_password: new.to_owned(),
+            request_id: Uuid::now_v7(),
+            client: CLIENT.to_owned(),
+        };
         assert_error(change_password(req, app.ctx()).await, ErrorCode::BadUserInput, Some("newPassword"));
     }
 }
@@ -713,7 +731,9 @@ async fn every_method_answers_through_the_in_process_broker(app: TestApp) {
     let change = ChangePassword {
         id: user.id,
         current_password: "wrong password".to_owned(),
-        new_password: "new password".to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned()
+        new_password: "new password".to_owned(),
+        request_id: Uuid::now_v7(),
+        client: CLIENT.to_owned(),
     };
     assert_error(client.call(&change).await, ErrorCode::Unauthenticated, None);
     assert!(client.call(&DeleteUser { id: user.id }).await.unwrap());
@@ -840,7 +860,13 @@ mod control_characters {
         assert!(users_worker::password::verify(password.to_owned(), hash).await.unwrap());
 
         let next = "\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}";
-        let req = ChangePassword { id: user.id, current_password: password.to_owned(), new_password: next.to_owned(), request_id: Uuid::now_v7(), client: CLIENT.to_owned() };
+        let req = ChangePassword {
+            id: user.id,
+            current_password: password.to_owned(),
+            new_password: next.to_owned(),
+            request_id: Uuid::now_v7(),
+            client: CLIENT.to_owned(),
+        };
         assert!(change_password(req, app.ctx()).await.unwrap());
         let hash = app.stored(user.id).await.unwrap().password_hash;
         assert!(users_worker::password::verify(next.to_owned(), hash).await.unwrap());

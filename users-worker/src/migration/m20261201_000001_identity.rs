@@ -38,9 +38,7 @@ impl MigrationTrait for Migration {
             .alter_table(Table::alter().table(Users::Table).add_column(boolean(Users::Admin).default(false)).to_owned())
             .await?;
         manager
-            .alter_table(
-                Table::alter().table(Users::Table).add_column(uuid_null(Users::PasswordRequestId)).to_owned(),
-            )
+            .alter_table(Table::alter().table(Users::Table).add_column(uuid_null(Users::PasswordRequestId)).to_owned())
             .await?;
         manager
             .create_table(
@@ -82,7 +80,9 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(LoginFailures::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Sessions::Table).to_owned()).await?;
-        manager.alter_table(Table::alter().table(Users::Table).drop_column(Users::PasswordRequestId).to_owned()).await?;
+        manager
+            .alter_table(Table::alter().table(Users::Table).drop_column(Users::PasswordRequestId).to_owned())
+            .await?;
         manager.alter_table(Table::alter().table(Users::Table).drop_column(Users::Admin).to_owned()).await
     }
 }
