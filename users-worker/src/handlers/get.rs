@@ -17,9 +17,10 @@ use crate::Context;
 /// repeated ones count once towards [`bounds::MAX_IDS`].
 pub async fn get(req: GetUsers, ctx: Context) -> RpcResult<Vec<User>> {
     let caller = ctx.caller.signed_in()?;
-    bounds::batch_size("ids", req.ids.len())?;
+    let mut ids: BTreeSet<_> = req.ids.into_iter().collect();
+    bounds::batch_size("ids", ids.len())?;
     // Someone else's id is left out, as an absent one is.
-    let ids: BTreeSet<_> = req.ids.into_iter().filter(|&id| caller.may_touch(id).unwrap_or(false)).collect();
+    ids.retain(|&id| caller.may_touch(id).unwrap_or(false));
     if ids.is_empty() {
         return Ok(Vec::new());
     }
