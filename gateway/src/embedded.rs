@@ -37,7 +37,7 @@ pub(crate) async fn start(
 }
 
 /// The users database of embedded mode, as `gateway grant-admin` opens it.
-pub(crate) fn users_options(config: &Config) -> users_worker::Options {
+pub fn users_options(config: &Config) -> users_worker::Options {
     users_worker::Options {
         database_url: config.users_database_url.clone(),
         data_dir: config.data_dir.clone(),

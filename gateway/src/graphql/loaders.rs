@@ -22,7 +22,7 @@ use std::{
 use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use rpc::{
-    Caller, Page, RpcClient, RpcError,
+    Page, RpcClient, RpcError,
     orders::{GetOrders, Order, OrdersOfUsers, UserOrdersKey},
     users::{GetUsers, User},
 };
@@ -130,13 +130,11 @@ impl Loaders {
     /// The loaders of one request, whose look-ups are made for `requester`'s caller and
     /// cached in its view.
     pub fn new(scope: &RequestScope, lookups: &Arc<Lookups>, cache: &Arc<FieldCache>, requester: &Requester) -> Self {
-        let caller = requester.rpc().caller();
         let source = || Source {
             lookups: lookups.clone(),
             cache: cache.clone(),
             rpc: requester.rpc().clone(),
             keys: requester.keys().clone(),
-            caller,
         };
         Self {
             users: scope.loader(UserLoader(source())),
@@ -187,9 +185,9 @@ where
 struct Source {
     lookups: Arc<Lookups>,
     cache: Arc<FieldCache>,
+    /// Calls made for the caller; its caller is the one the coalesced look-ups are made for.
     rpc: RpcClient,
     keys: Keys,
-    caller: Caller,
 }
 
 impl Source {
@@ -210,7 +208,7 @@ impl Source {
             .cache
             .get_many(keys, |missing| {
                 let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
-                let fetched = lookup.get(self.caller, wanted.clone());
+                let fetched = lookup.get(self.rpc.caller(), wanted.clone());
                 async move {
                     let mut found: HashMap<Uuid, T> =
                         fetched.await?.into_iter().map(|entity| (id_of(&entity), entity)).collect();

@@ -219,13 +219,7 @@ impl TestApp {
     pub fn users_database_url(&self) -> String {
         match &self.stack {
             Some(stack) => stack.users_db.url.clone(),
-            None => users_worker::Options {
-                database_url: self.config.users_database_url.clone(),
-                data_dir: self.config.data_dir.clone(),
-                prefetch: 1,
-                limits: users_worker::LoginLimits::default(),
-            }
-            .database_url(),
+            None => gateway::embedded::users_options(&self.config).database_url(),
         }
     }
 
