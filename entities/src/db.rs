@@ -2,7 +2,7 @@
 
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseExecutor,
-    DatabaseTransaction, DbErr, IsolationLevel, TransactionTrait,
+    DatabaseTransaction, DbErr, IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -81,4 +81,21 @@ pub async fn read<T>(
 /// The SQLite URL of a service's file under `data_dir` (embedded mode).
 pub fn sqlite_url(data_dir: &std::path::Path, service: &str) -> String {
     format!("sqlite://{}/{service}.db?mode=rwc", data_dir.display())
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+/// SQLITE_BUSY when another writer got in between, while an immediate one waits its turn.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// SERVICE_UNAVAILABLE unless the database answers a trivial query: a service's health.
+pub async fn ping(db: &DatabaseConnection) -> rpc::RpcResult<()> {
+    use rpc::error::OrInternal;
+    db.ping().await.or_internal("pinging the database")
 }

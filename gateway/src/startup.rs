@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context as _;
 use async_graphql::ValidationMode;
 use futures_util::FutureExt;
-use rpc::{Broker, Envelope, Service, events};
+use rpc::{Broker, Envelope, Service, amqp::SubscriberQueue, events};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +51,7 @@ impl Application {
         );
         let cors = Cors::new(&config.cors_allowed_origins)?;
         let metrics = Metrics::new();
-        let broker = Broker::from_url(config.amqp_url.clone());
+        let broker = Broker::from_url(config.amqp_url.clone())?;
         let services_shutdown = CancellationToken::new();
         let mut services = JoinSet::new();
         let rpc = broker.client("gateway", config.rpc_timeout()).with_observer({
@@ -83,7 +83,15 @@ impl Application {
             Duration::from_secs(config.session_check_seconds),
         ));
         services.spawn(
-            on_events(broker.clone(), cache.clone(), auth.clone(), metrics.clone(), services_shutdown.clone()).map(Ok),
+            on_events(
+                broker.clone(),
+                config.clone(),
+                cache.clone(),
+                auth.clone(),
+                metrics.clone(),
+                services_shutdown.clone(),
+            )
+            .map(Ok),
         );
         let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone(), auth: auth.clone() };
         let validated_schema = build_schema_validating(Some(gateway.clone()), &config.limits, ValidationMode::Fast);
@@ -194,35 +202,87 @@ fn auth_secret(config: &Config) -> anyhow::Result<AuthSecret> {
     anyhow::bail!("AMQP_URL is required")
 }
 
-/// What the services announce reaches this gateway through a queue of its own: writes they
-/// make on their own (the `user.deleted` cascade) invalidate its cache, and ended sessions
-/// its kept answers about sessions.
+/// The events that make cached fields stale.
+const CACHE_EVENTS: [&str; 6] = [
+    events::USER_CREATED,
+    events::USER_UPDATED,
+    events::USER_DELETED,
+    events::ORDER_CREATED,
+    events::ORDER_UPDATED,
+    events::ORDER_DELETED,
+];
+
+/// The events that end sessions this gateway keeps answers about.
+const SESSION_EVENTS: [&str; 4] =
+    [events::SESSION_ENDED, events::USER_SESSIONS_ENDED, events::USER_DELETED, events::USER_UPDATED];
+
+/// The durable queue that feeds a shared cache (Redis) its invalidations: one per cache (its
+/// key prefix), consumed by whichever gateways of it run. What the services change on their own
+/// (the `user.deleted` cascade) waits there while no gateway runs, so it reaches the cache
+/// however the gateways come and go; an event waits at most the cache's TTL, after which what
+/// it would invalidate has expired anyway.
+pub fn cache_events_queue(key_prefix: &str) -> String {
+    format!("gateway.cache-events.{key_prefix}")
+}
+
+/// What the services announce reaches this gateway:
+///
+/// - through a queue of its own, what it keeps in process: ended sessions, and with no shared
+///   cache, the invalidations of its own cache;
+/// - with a shared cache, through that cache's durable queue ([`cache_events_queue`]); until
+///   its backlog is handled, this gateway reads nothing from the cache (it could be stale).
 async fn on_events(
     broker: Broker,
+    config: Config,
     cache: Arc<FieldCache>,
     auth: Arc<Auth>,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
-    let handler: rpc::EventHandler = Arc::new(move |envelope: Envelope| {
-        let (cache, auth, metrics) = (cache.clone(), auth.clone(), metrics.clone());
-        async move {
-            auth.on_event(&envelope);
-            let event = &envelope.event;
-            if envelope.routing_key.starts_with("user.") {
-                cache.invalidate(cache.keys.user_written(event.id)).await;
-            } else if let Some(user_id) = event.user_id.filter(|_| envelope.routing_key.starts_with("order.")) {
-                cache.invalidate(cache.keys.order_written(event.id, Some(user_id))).await;
+    let shared_cache = config.redis_url.is_some() && config.cache_ttl_seconds > 0;
+    let invalidate = {
+        let (cache, metrics) = (cache.clone(), metrics.clone());
+        move |envelope: Envelope| {
+            let (cache, metrics) = (cache.clone(), metrics.clone());
+            async move {
+                let event = &envelope.event;
+                match envelope.routing_key.as_str() {
+                    events::SUBSCRIBED => cache.set_caught_up(false),
+                    events::CAUGHT_UP => cache.set_caught_up(true),
+                    key if key.starts_with("user.") => cache.invalidate(cache.keys.user_written(event.id)).await,
+                    key if key.starts_with("order.") => {
+                        if let Some(user_id) = event.user_id {
+                            cache.invalidate(cache.keys.order_written(event.id, Some(user_id))).await;
+                        }
+                    }
+                    _ => {}
+                }
+                metrics.events.with_label_values(&[envelope.routing_key.as_str()]).inc();
+                Ok(())
             }
-            metrics.events.with_label_values(&[envelope.routing_key.as_str()]).inc();
-            Ok(())
         }
-        .boxed()
+    };
+    let own: rpc::EventHandler = Arc::new({
+        let invalidate = invalidate.clone();
+        move |envelope: Envelope| {
+            auth.on_event(&envelope);
+            let invalidate = (!shared_cache).then(|| invalidate(envelope));
+            async move { if let Some(invalidate) = invalidate { invalidate.await } else { Ok(()) } }.boxed()
+        }
     });
-    let keys = [events::USER_CREATED, events::USER_UPDATED, events::USER_DELETED]
-        .into_iter()
-        .chain([events::ORDER_CREATED, events::ORDER_UPDATED, events::ORDER_DELETED])
-        .chain([events::SESSION_ENDED, events::USER_SESSIONS_ENDED])
-        .collect::<Vec<_>>();
-    broker.subscribe(None, &keys, handler, shutdown).await;
+    let mut own_keys: Vec<&str> = SESSION_EVENTS.to_vec();
+    if !shared_cache {
+        own_keys.extend(CACHE_EVENTS.iter().filter(|key| !SESSION_EVENTS.contains(key)));
+    }
+    let own_events = broker.subscribe(SubscriberQueue::Transient, &own_keys, own, shutdown.clone());
+    if !shared_cache {
+        return own_events.await;
+    }
+    let shared: rpc::EventHandler = Arc::new(move |envelope| invalidate(envelope).boxed());
+    let queue = SubscriberQueue::Durable {
+        name: cache_events_queue(&config.cache_key_prefix),
+        ttl: Some(Duration::from_secs(config.cache_ttl_seconds)),
+    };
+    let cache_events = broker.subscribe(queue, &CACHE_EVENTS, shared, shutdown);
+    tokio::join!(own_events, cache_events);
 }

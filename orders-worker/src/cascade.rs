@@ -10,15 +10,12 @@ use rpc::{Envelope, events::ORDER_DELETED};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::{
-    Context,
-    handlers::{begin_write, lock_user},
-};
+use crate::{Context, handlers::lock_user};
 
-/// Records `user_id` as deleted and deletes its orders in one transaction, then announces
-/// each deleted order. An error leaves the event to be delivered again.
+/// Records `user_id` as deleted, deletes its orders and writes an `order.deleted` for each
+/// into the outbox, in one transaction. An error leaves the event to be delivered again.
 pub async fn on_user_deleted(ctx: &Context, user_id: Uuid) -> anyhow::Result<()> {
-    let txn = begin_write(&ctx.db).await.context("cannot begin the cascade of a deleted user")?;
+    let txn = entities::db::begin_write(&ctx.db).await.context("cannot begin the cascade of a deleted user")?;
     lock_user(&txn, user_id).await.context("cannot lock a deleted user's orders")?;
     let tombstone = deleted_user::ActiveModel { user_id: Set(user_id), deleted_at: Set(entities::now()) };
     deleted_user::Entity::insert(tombstone)
@@ -31,13 +28,11 @@ pub async fn on_user_deleted(ctx: &Context, user_id: Uuid) -> anyhow::Result<()>
         .exec_with_returning(&txn)
         .await
         .context("cannot delete a deleted user's orders")?;
+    let announced: Vec<Envelope> =
+        deleted.iter().map(|row| Envelope::new(ORDER_DELETED, row.id, Some(row.user_id))).collect();
+    entities::outbox::add(&txn, &announced).await.context("cannot write the cascade's events")?;
     txn.commit().await.context("cannot commit the cascade of a deleted user")?;
-
+    ctx.outbox.wake();
     tracing::info!(%user_id, orders = deleted.len(), "deleted the orders of a deleted user");
-    // After the commit, like every event; if we die before this, the orders are gone anyway
-    // and only these announcements are lost.
-    for row in deleted {
-        ctx.events.publish(Envelope::new(ORDER_DELETED, row.id, Some(row.user_id))).await;
-    }
     Ok(())
 }

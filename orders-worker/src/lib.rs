@@ -22,6 +22,7 @@ pub mod validation;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use entities::outbox::Outbox;
 use futures_util::FutureExt;
 use rpc::process::defaults;
 use sea_orm::DatabaseConnection;
@@ -31,39 +32,57 @@ use tokio_util::sync::CancellationToken;
 /// orders worker runs.
 pub const USER_DELETED_QUEUE: &str = "orders.user-deleted";
 
-/// What every handler gets: the service's database, where its events go, a client to ask
-/// the users service whether a user exists (as [`rpc::Caller::Service`]), and who the request
-/// is for.
+/// The PostgreSQL advisory lock of the orders service's outbox relay ("ordob").
+pub const OUTBOX_LOCK_KEY: i64 = 0x6f_72_64_6f_62;
+
+/// What every handler gets: the service's database, its outbox, a client to ask the users
+/// service whether a user exists (as [`rpc::Caller::Service`]), and the request's headers (who
+/// it is for, its id, its deadline).
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
-    pub events: Arc<dyn rpc::EventPublisher>,
+    /// Where writes put their events; its relay publishes them.
+    pub outbox: Outbox,
     pub users: rpc::RpcClient,
     /// Set by the router from the request; [`rpc::Caller::Service`] in [`Context::new`].
     pub caller: rpc::Caller,
+    /// Set by the router from the request; none in [`Context::new`].
+    pub request: rpc::Headers,
 }
 
 impl Context {
-    /// A context whose requests are the deployment's own; `users` calls as the service.
+    /// A context whose requests are the deployment's own; `users` calls as the service; the
+    /// outbox is published through `events`.
     pub fn new(db: DatabaseConnection, events: Arc<dyn rpc::EventPublisher>, users: rpc::RpcClient) -> Self {
-        Self { db, events, users: users.as_caller(rpc::Caller::Service), caller: rpc::Caller::Service }
+        let outbox = Outbox::new(db.clone(), events, OUTBOX_LOCK_KEY);
+        Self {
+            db,
+            outbox,
+            users: users.as_caller(rpc::Caller::Service),
+            caller: rpc::Caller::Service,
+            request: rpc::Headers::default(),
+        }
     }
 
     /// The same context, for requests made for `caller`.
     pub fn as_caller(&self, caller: rpc::Caller) -> Self {
-        Self { caller, ..self.clone() }
+        rpc::RequestState::for_request(self, rpc::Headers::for_caller(caller))
     }
 }
 
-impl rpc::CallerState for Context {
-    fn for_caller(&self, caller: rpc::Caller) -> Self {
-        self.as_caller(caller)
+impl rpc::RequestState for Context {
+    /// Calls to the users service made for this request end by its deadline too.
+    fn for_request(&self, request: rpc::Headers) -> Self {
+        let users = self.users.within(request.deadline);
+        Self { caller: request.caller, request, users, ..self.clone() }
     }
 }
 
-/// Every method of `rpc::orders`, answered by its handler.
+/// Every method of `rpc::orders`, answered by its handler; a ping answers whether the
+/// database does.
 pub fn router(ctx: Context) -> rpc::Router<Context> {
     rpc::Router::new(ctx)
+        .health(|ctx: Context| async move { entities::db::ping(&ctx.db).await })
         .route(handlers::create_order)
         .route(handlers::get_orders)
         .route(handlers::list_orders)
@@ -150,14 +169,35 @@ impl Application {
             }
             .boxed()
         });
+        // The relay outlives the serve loop and the cascade: it sends what they committed last.
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(ctx.outbox.clone().relay(relay_stop.clone()));
+        let sweeper = tokio::spawn(sweep_answers(ctx.db.clone(), stop.clone()));
         let serve = async {
             let served = broker.serve(rpc::Service::Orders, router(ctx), prefetch, stop.clone()).await;
             stop.cancel();
             served
         };
-        let subscribe = broker.subscribe(Some(USER_DELETED_QUEUE), &[rpc::events::USER_DELETED], handler, stop.clone());
+        let queue = rpc::amqp::SubscriberQueue::Durable { name: USER_DELETED_QUEUE.to_owned(), ttl: None };
+        let subscribe = broker.subscribe(queue, &[rpc::events::USER_DELETED], handler, stop.clone());
         let (served, ()) = tokio::join!(serve, subscribe);
+        relay_stop.cancel();
+        let _ = relay.await;
+        sweeper.abort();
         served
+    }
+}
+
+/// Deletes the answers of requests older than `entities::inbox::KEPT_FOR`, now and then.
+async fn sweep_answers(db: DatabaseConnection, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = entities::inbox::sweep(&db).await {
+            tracing::warn!(%error, "cannot delete the answers of old requests");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(600)) => {}
+        }
     }
 }
 

@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(config.options).await?;
     let Some(amqp_url) = amqp_url else { return Ok(()) };
     tracing::info!(amqp = %redact_url(&amqp_url), prefetch, "serving orders.rpc");
-    let broker = rpc::Broker::Amqp { url: amqp_url };
+    let broker = rpc::Broker::from_url(Some(amqp_url))?;
     app.run_until_stopped(&broker, rpc::process::shutdown_on_signal()).await
 }
 

@@ -130,11 +130,13 @@ impl TestApp {
     /// The events published since the last call, in order. A probe published now comes back
     /// after everything published before it, so nothing in flight is missed.
     async fn events(&self) -> Vec<Envelope> {
+        // What the handlers committed waits in the outbox: send it, as the relay would.
+        self.ctx.outbox.flush().await.unwrap();
         let probe = Uuid::now_v7();
         for attempt in 0..2500 {
             // Again now and then: at start-up the subscriber may not be listening yet.
             if attempt % 50 == 0 {
-                rpc::EventPublisher::publish(&self.hub, Envelope::new(PROBE, probe, None)).await;
+                rpc::EventPublisher::publish(&self.hub, &[Envelope::new(PROBE, probe, None)]).await.unwrap();
             }
             {
                 let mut seen = self.seen.lock().unwrap();
@@ -745,7 +747,7 @@ async fn run_serves_every_method_and_consumes_user_deleted_over_the_hub(app: Tes
     // The subscription may start after our first event: repeating it is harmless by design.
     let mut deleted = false;
     for _ in 0..200 {
-        rpc::EventPublisher::publish(&app.hub, Envelope::new(USER_DELETED, user, None)).await;
+        rpc::EventPublisher::publish(&app.hub, &[Envelope::new(USER_DELETED, user, None)]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(10)).await;
         if client
             .call(&ListOrders { first: 10, after: None, user_id: Some(user), extras: PageExtras::ALL })

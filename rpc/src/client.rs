@@ -1,25 +1,23 @@
 //! The calling side: [`RpcClient`] encodes a typed request, hands it to a [`Transport`] and
 //! decodes the answer.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
-use crate::{Caller, Method, PING, RpcError, RpcResult, Service};
+use crate::{Caller, Headers, Method, PING, RpcError, RpcResult, Service};
 
 /// Carries one encoded request to a service and brings its encoded reply back.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
-    /// Sends `body` to `service` as `method` made for `caller`, and waits at most `timeout`
-    /// for the reply. Every failure to get an answer in time is SERVICE_UNAVAILABLE.
-    async fn call(
-        &self,
-        service: Service,
-        method: &str,
-        caller: Caller,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> RpcResult<Vec<u8>>;
+    /// Sends `body` to `service` as `method` with `headers`, and waits for the reply until
+    /// `headers.deadline` (which [`RpcClient`] always sets). Every failure to get an answer in
+    /// time is SERVICE_UNAVAILABLE.
+    async fn call(&self, service: Service, method: &str, headers: Headers, body: Vec<u8>) -> RpcResult<Vec<u8>>;
 
     /// Whether the transport can carry calls right now (connected to the broker).
     fn is_connected(&self) -> bool;
@@ -30,18 +28,23 @@ pub type CallObserver = Arc<dyn Fn(Service, &'static str) + Send + Sync>;
 
 /// A typed RPC client whose calls are made for one [`Caller`] (anonymous until
 /// [`RpcClient::as_caller`] says otherwise). Cheap to clone.
+///
+/// Every call gets a request id of its own (or the one [`RpcClient::idempotent`] gives) and a
+/// deadline: `timeout` from now, or the one [`RpcClient::within`] sets if that comes first.
 #[derive(Clone)]
 pub struct RpcClient {
     transport: Arc<dyn Transport>,
     timeout: Duration,
     observer: Option<CallObserver>,
     caller: Caller,
+    deadline: Option<SystemTime>,
+    idempotency: Option<(Uuid, String)>,
 }
 
 impl RpcClient {
     /// Every call through this client gives up after `timeout` (`RPC_TIMEOUT_MS`).
     pub fn new(transport: Arc<dyn Transport>, timeout: Duration) -> Self {
-        Self { transport, timeout, observer: None, caller: Caller::Anonymous }
+        Self { transport, timeout, observer: None, caller: Caller::Anonymous, deadline: None, idempotency: None }
     }
 
     pub fn with_observer(mut self, observer: CallObserver) -> Self {
@@ -52,6 +55,19 @@ impl RpcClient {
     /// The same client, its calls made for `caller`.
     pub fn as_caller(&self, caller: Caller) -> Self {
         Self { caller, ..self.clone() }
+    }
+
+    /// The same client, its calls due by `deadline` at the latest (the deadline of the request
+    /// they are made for).
+    pub fn within(&self, deadline: Option<SystemTime>) -> Self {
+        Self { deadline, ..self.clone() }
+    }
+
+    /// The same client, its calls sent as request `request_id` with input fingerprint `input`:
+    /// a client's retry. The service answers a request id it has answered before with that
+    /// answer, and refuses it with BAD_USER_INPUT when `input` differs.
+    pub fn idempotent(&self, request_id: Uuid, input: String) -> Self {
+        Self { idempotency: Some((request_id, input)), ..self.clone() }
     }
 
     pub fn caller(&self) -> Caller {
@@ -85,6 +101,14 @@ impl RpcClient {
         if let Some(observer) = &self.observer {
             observer(service, method);
         }
-        self.transport.call(service, method, self.caller, body, self.timeout).await
+        let own = SystemTime::now() + self.timeout;
+        let deadline = self.deadline.map_or(own, |outer| outer.min(own));
+        let (request_id, input) = match &self.idempotency {
+            Some((id, input)) => (*id, Some(input.clone())),
+            None => (Uuid::now_v7(), None),
+        };
+        let headers =
+            Headers { caller: self.caller, request_id: Some(request_id), input, deadline: Some(deadline), redelivered: false };
+        self.transport.call(service, method, headers, body).await
     }
 }

@@ -103,17 +103,86 @@ pub type RpcResult<T> = Result<T, RpcError>;
 
 /// How a service turns an error the client cannot act on (a database's, a hasher's) into its
 /// answer: logged with what the service was doing, answered as INTERNAL_SERVER_ERROR, which
-/// reveals nothing (no SQL, no hostnames). Not for an [`RpcError`] from another service:
-/// pass that on with `?`.
+/// reveals nothing (no SQL, no hostnames). A database that is out of reach, restarting or
+/// cancelled the statement (a deadline) is SERVICE_UNAVAILABLE instead: worth a retry (with
+/// the `sea-orm` feature, which knows its errors). Not for an [`RpcError`] from another
+/// service: pass that on with `?`.
 pub trait OrInternal<T> {
     fn or_internal(self, doing: &'static str) -> RpcResult<T>;
 }
 
-impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+impl<T, E: Into<anyhow::Error>> OrInternal<T> for Result<T, E> {
     fn or_internal(self, doing: &'static str) -> RpcResult<T> {
         self.map_err(|error| {
+            let error = error.into();
+            if is_transient(&error) {
+                tracing::warn!(%error, doing, "the database is out of reach; answering SERVICE_UNAVAILABLE");
+                return RpcError::unavailable("the service cannot reach its database right now; try again");
+            }
             tracing::error!(%error, doing, "internal error");
             RpcError::internal()
         })
+    }
+}
+
+/// Whether `error` is one that passes by itself: the database is down or restarting, its
+/// connections are all taken, or it cancelled a statement that ran past its deadline.
+fn is_transient(error: &anyhow::Error) -> bool {
+    #[cfg(feature = "sea-orm")]
+    if let Some(error) = error.downcast_ref::<sea_orm::DbErr>() {
+        return database::is_transient(error);
+    }
+    let _ = error;
+    false
+}
+
+#[cfg(feature = "sea-orm")]
+mod database {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+    pub(super) fn is_transient(error: &DbErr) -> bool {
+        match error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+                sqlx_is_transient(error)
+            }
+            _ => false,
+        }
+    }
+
+    fn sqlx_is_transient(error: &sqlx::Error) -> bool {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| is_transient_code(&code)),
+            _ => false,
+        }
+    }
+
+    /// PostgreSQL's SQLSTATEs of errors that pass: class 08 (connection), 53 (resources),
+    /// 57 (operator intervention: shutting down, starting up, a statement cancelled by its
+    /// timeout), serialization failures and deadlocks; SQLite's BUSY and LOCKED.
+    pub(super) fn is_transient_code(code: &str) -> bool {
+        code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57")
+            || matches!(code, "40001" | "40P01" | "55P03" | "5" | "6" | "517" | "262")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn restarts_and_cancelled_statements_pass_and_broken_rules_do_not() {
+            for code in ["08006", "57P01", "57P03", "57014", "53300", "40001", "5"] {
+                assert!(super::is_transient_code(code), "{code}");
+            }
+            for code in ["23505", "42601", "22P02", "19"] {
+                assert!(!super::is_transient_code(code), "{code}");
+            }
+        }
     }
 }

@@ -1,5 +1,7 @@
-//! Events that services publish after their transaction commits, on the durable topic
-//! exchange [`EXCHANGE`]. Events are persistent; consumers must be idempotent.
+//! Events that services announce about their commits, on the durable topic exchange
+//! [`EXCHANGE`]. A service writes each into its outbox in the transaction of the change, and
+//! its relay publishes them from there (`entities::outbox`), so an event may come twice but is
+//! never lost. Events are persistent; consumers must be idempotent.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -21,6 +23,10 @@ pub const USER_SESSIONS_ENDED: &str = "user.sessions_ended";
 /// (re)made, since events may have gone by unheard before. State kept from events is to be
 /// dropped then.
 pub const SUBSCRIBED: &str = "subscriber.subscribed";
+/// Not an event of the exchange either: what a subscriber hands its handler once no event
+/// waits in its queue any more (a durable queue's backlog is handled). Comes after every
+/// [`SUBSCRIBED`].
+pub const CAUGHT_UP: &str = "subscriber.caught_up";
 
 /// The body of every event: the id of what changed and, for orders, whose it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,11 +53,11 @@ impl Envelope {
 pub type EventHandler =
     std::sync::Arc<dyn Fn(Envelope) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-/// Publishes events after a commit. Failures are logged, not returned: the write they
-/// describe has happened already.
+/// Publishes events, in order. `Ok` once the broker has taken every one of them (publisher
+/// confirms); an error leaves them to be published again (the outbox keeps them till then).
 #[async_trait::async_trait]
 pub trait EventPublisher: Send + Sync + 'static {
-    async fn publish(&self, envelope: Envelope);
+    async fn publish(&self, envelopes: &[Envelope]) -> anyhow::Result<()>;
 }
 
 /// AMQP topic matching: `*` is one word, `#` zero or more.

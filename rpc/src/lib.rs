@@ -7,7 +7,8 @@
 //! - [`client`]: [`RpcClient`], typed calls over any [`Transport`].
 //! - [`server`]: [`Router`], which dispatches a raw message to a plain async handler.
 //! - [`amqp`] (RabbitMQ) and [`local`] (in-process channels): the two transports.
-//! - [`events`]: what services announce after a commit, on the `events` topic exchange.
+//! - [`events`]: what services announce about their commits, on the `events` topic exchange.
+//! - [`headers`]: what travels with a request beside its body (caller, request id, deadline).
 //! - [`money`]: exact money as cents.
 //!
 //! [`Broker`] picks a transport once, at start-up, and hands out clients, publishers,
@@ -20,6 +21,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod local;
 mod method;
 pub mod money;
@@ -38,26 +40,33 @@ pub use caller::Caller;
 pub use client::{RpcClient, Transport};
 pub use error::{ErrorCode, RpcError, RpcResult};
 pub use events::{Envelope, Event, EventHandler, EventPublisher};
+pub use headers::Headers;
 pub use method::{Method, PING, Ping, Service};
 pub use page::{Page, PageExtras};
-pub use server::{CallerState, Router};
+pub use server::{Refused, RequestState, Router};
 
 /// The transport a process uses, chosen once from its configuration.
 #[derive(Clone)]
 pub enum Broker {
-    /// RabbitMQ at this URL (vhost included).
-    Amqp { url: String },
+    /// RabbitMQ at these addresses (vhost included), its queues declared so.
+    Amqp(amqp::Settings),
     /// Everything in this process.
     Local(local::LocalHub),
 }
 
 impl Broker {
-    /// RabbitMQ when `AMQP_URL` is set, otherwise a fresh in-process hub.
-    pub fn from_url(url: Option<String>) -> Self {
-        match url {
-            Some(url) => Self::Amqp { url },
+    /// RabbitMQ when `AMQP_URL` is set (one address or several, comma-separated; queues as
+    /// `AMQP_QUEUE_TYPE` says), otherwise a fresh in-process hub.
+    pub fn from_url(url: Option<String>) -> anyhow::Result<Self> {
+        Ok(match url {
+            Some(url) => Self::Amqp(amqp::Settings::from_url(&url)?),
             None => Self::Local(local::LocalHub::default()),
-        }
+        })
+    }
+
+    /// RabbitMQ at `url` (one address or several, comma-separated) with classic queues.
+    pub fn amqp(url: &str) -> Self {
+        Self::Amqp(amqp::Settings { urls: amqp::split_urls(url), topology: amqp::Topology::default() })
     }
 
     pub fn is_embedded(&self) -> bool {
@@ -67,7 +76,7 @@ impl Broker {
     /// A client whose calls give up after `timeout`. `name` tells connections apart.
     pub fn client(&self, name: &str, timeout: Duration) -> RpcClient {
         let transport: Arc<dyn Transport> = match self {
-            Self::Amqp { url } => Arc::new(amqp::AmqpClient::start(url.clone(), name)),
+            Self::Amqp(settings) => Arc::new(amqp::AmqpClient::start(settings, name)),
             Self::Local(hub) => Arc::new(hub.clone()),
         };
         RpcClient::new(transport, timeout)
@@ -75,13 +84,13 @@ impl Broker {
 
     pub fn publisher(&self, name: &str) -> Arc<dyn EventPublisher> {
         match self {
-            Self::Amqp { url } => Arc::new(amqp::AmqpPublisher::new(url.clone(), name)),
+            Self::Amqp(settings) => Arc::new(amqp::AmqpPublisher::new(settings, name)),
             Self::Local(hub) => Arc::new(hub.clone()),
         }
     }
 
     /// Answers `service`'s requests with `router` until `shutdown`, then finishes what it holds.
-    pub async fn serve<S: crate::CallerState>(
+    pub async fn serve<S: crate::RequestState>(
         &self,
         service: Service,
         router: Router<S>,
@@ -89,30 +98,26 @@ impl Broker {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         match self {
-            Self::Amqp { url } => {
-                amqp::serve(amqp::ServeOptions { url: url.clone(), prefetch }, service, router, shutdown).await
+            Self::Amqp(settings) => {
+                amqp::serve(amqp::ServeOptions { settings: settings.clone(), prefetch }, service, router, shutdown).await
             }
             Self::Local(hub) => hub.serve(service, router, shutdown).await,
         }
     }
 
-    /// Hands events matching `keys` to `handler` until `shutdown`. With `durable_queue`,
-    /// events wait in that queue while nobody listens (over RabbitMQ).
+    /// Hands events matching `keys` to `handler` until `shutdown`. With a durable `queue`,
+    /// events wait in it while nobody listens (over RabbitMQ).
     pub async fn subscribe(
         &self,
-        durable_queue: Option<&str>,
+        queue: amqp::SubscriberQueue,
         keys: &[&str],
         handler: EventHandler,
         shutdown: CancellationToken,
     ) {
         match self {
-            Self::Amqp { url } => {
-                let queue = match durable_queue {
-                    Some(name) => amqp::SubscriberQueue::Durable(name.to_owned()),
-                    None => amqp::SubscriberQueue::Transient,
-                };
+            Self::Amqp(settings) => {
                 let keys = keys.iter().map(|key| (*key).to_owned()).collect();
-                amqp::subscribe(url.clone(), queue, keys, handler, shutdown).await;
+                amqp::subscribe(settings.clone(), queue, keys, handler, shutdown).await;
             }
             Self::Local(hub) => hub.subscribe(keys, handler, shutdown).await,
         }

@@ -13,14 +13,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use crate::{
-    Caller, Envelope, EventHandler, EventPublisher, RpcError, RpcResult, Service, Transport, codec,
+    Envelope, EventHandler, EventPublisher, Headers, RpcError, RpcResult, Service, Transport, codec,
     events::topic_matches,
-    server::{Router, message_span},
+    server::{Refused, Router, message_span},
 };
 
 struct LocalRequest {
     method: String,
-    caller: Caller,
+    headers: Headers,
     body: Vec<u8>,
     reply: oneshot::Sender<Vec<u8>>,
 }
@@ -41,7 +41,7 @@ impl Default for LocalHub {
 impl LocalHub {
     /// Answers requests for `service` with `router` until `shutdown`, then finishes the
     /// requests it holds.
-    pub async fn serve<S: crate::CallerState>(
+    pub async fn serve<S: crate::RequestState>(
         &self,
         service: Service,
         router: Router<S>,
@@ -58,14 +58,16 @@ impl LocalHub {
                     let Some(request) = request else { break };
                     // In-process calls carry no correlation id: the reply has its own channel.
                     let span = message_span(&request.method, None);
-                    match span.in_scope(|| router.handle(&request.method, request.caller, &request.body)) {
+                    match span.in_scope(|| router.handle(&request.method, request.headers, &request.body)) {
                         Ok(reply) => {
                             tracker.spawn(async move {
                                 // The caller may have given up; then nobody wants the reply.
                                 let _ = request.reply.send(reply.instrument(span).await);
                             });
                         }
-                        Err(error) => {
+                        // Its caller has given up already: nobody waits for the reply.
+                        Err(Refused::Expired) => tracing::debug!(parent: &span, "dropping a request past its deadline"),
+                        Err(Refused::Undecodable(error)) => {
                             tracing::warn!(parent: &span, %error, "dropping undecodable in-process request");
                             let _ = request.reply.send(codec::encode_error(&RpcError::internal()));
                         }
@@ -85,8 +87,11 @@ impl LocalHub {
     /// `shutdown`. In-process events are not durable: they reach subscribers running now.
     pub async fn subscribe(&self, keys: &[&str], handler: EventHandler, shutdown: CancellationToken) {
         let mut events = self.events.subscribe();
-        if let Err(error) = handler(Envelope::new(crate::events::SUBSCRIBED, uuid::Uuid::nil(), None)).await {
-            tracing::error!(error = format!("{error:#}"), "event handler failed");
+        // Nothing waits in process: subscribed is caught up.
+        for notice in [crate::events::SUBSCRIBED, crate::events::CAUGHT_UP] {
+            if let Err(error) = handler(Envelope::new(notice, uuid::Uuid::nil(), None)).await {
+                tracing::error!(error = format!("{error:#}"), "event handler failed");
+            }
         }
         loop {
             let envelope = tokio::select! {
@@ -111,20 +116,14 @@ impl LocalHub {
 
 #[async_trait]
 impl Transport for LocalHub {
-    async fn call(
-        &self,
-        service: Service,
-        method: &str,
-        caller: Caller,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> RpcResult<Vec<u8>> {
+    async fn call(&self, service: Service, method: &str, headers: Headers, body: Vec<u8>) -> RpcResult<Vec<u8>> {
+        let timeout = headers.remaining().unwrap_or(Duration::MAX);
         let sender = self.services.read().ok().and_then(|services| services.get(&service).cloned());
         let Some(sender) = sender else {
             return Err(RpcError::unavailable(format!("the {} service is not running", service.name())));
         };
         let (reply, answer) = oneshot::channel();
-        let request = LocalRequest { method: method.to_owned(), caller, body, reply };
+        let request = LocalRequest { method: method.to_owned(), headers, body, reply };
         let exchange = async {
             sender.send(request).await.ok()?;
             answer.await.ok()
@@ -143,8 +142,11 @@ impl Transport for LocalHub {
 
 #[async_trait]
 impl EventPublisher for LocalHub {
-    async fn publish(&self, envelope: Envelope) {
-        // No subscriber is not an error: nobody needed to hear it.
-        let _ = self.events.send(envelope);
+    async fn publish(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
+        for envelope in envelopes {
+            // No subscriber is not an error: nobody needed to hear it.
+            let _ = self.events.send(envelope.clone());
+        }
+        Ok(())
     }
 }

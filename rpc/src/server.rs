@@ -7,9 +7,22 @@ use futures_util::{FutureExt, future::BoxFuture};
 use serde_json::error::Category;
 use tracing::{Span, field::Empty};
 
-use crate::{Caller, Method, PING, RpcError, RpcResult, codec};
+use crate::{Headers, Method, PING, RpcError, RpcResult, codec};
 
 type Route<S> = Arc<dyn Fn(S, &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> + Send + Sync>;
+type Health<S> = Arc<dyn Fn(S) -> BoxFuture<'static, RpcResult<()>> + Send + Sync>;
+
+/// Why a message is not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Not a request of this service: transports park it in a dead-letter queue.
+    #[error(transparent)]
+    Undecodable(#[from] DecodeError),
+    /// Its deadline passed before it could start: its caller has given up, so nobody wants
+    /// its answer, and running it late could overwrite a newer write.
+    #[error("the request's deadline passed before it started")]
+    Expired,
+}
 
 /// A message that is not a request of this service: unknown method or a body that does not
 /// decode. Transports park it in a dead-letter queue rather than answer it.
@@ -43,33 +56,46 @@ pub fn message_span(method: &str, correlation_id: Option<&str>) -> Span {
     span
 }
 
-/// A service's state, as each handler gets it: the same for every request but who it is for.
-pub trait CallerState: Clone + Send + Sync + 'static {
-    /// This state, for a request made for `caller`.
-    fn for_caller(&self, caller: Caller) -> Self;
+/// A service's state, as each handler gets it: the same for every request but its headers
+/// (who it is for, its id, its deadline).
+pub trait RequestState: Clone + Send + Sync + 'static {
+    /// This state, for the request with `headers`.
+    fn for_request(&self, headers: Headers) -> Self;
 }
 
 /// Shared state that does not care who asks (a test's fake service, say).
-impl<T: Send + Sync + 'static> CallerState for Arc<T> {
-    fn for_caller(&self, _caller: Caller) -> Self {
+impl<T: Send + Sync + 'static> RequestState for Arc<T> {
+    fn for_request(&self, _headers: Headers) -> Self {
         self.clone()
     }
 }
 
-impl CallerState for () {
-    fn for_caller(&self, _caller: Caller) -> Self {}
+impl RequestState for () {
+    fn for_request(&self, _headers: Headers) -> Self {}
 }
 
 /// Dispatches requests to plain async handlers `fn(request, state) -> RpcResult<response>`,
-/// the state made for the request's caller.
+/// the state made for the request's headers.
 pub struct Router<S> {
     state: S,
     routes: HashMap<&'static str, Route<S>>,
+    health: Option<Health<S>>,
 }
 
-impl<S: CallerState> Router<S> {
+impl<S: RequestState> Router<S> {
     pub fn new(state: S) -> Self {
-        Self { state, routes: HashMap::new() }
+        Self { state, routes: HashMap::new(), health: None }
+    }
+
+    /// Answers [`PING`] with `check` (can the service reach its database?) instead of at once,
+    /// so that a gateway's readiness tells the truth about the service.
+    pub fn health<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = RpcResult<()>> + Send + 'static,
+    {
+        self.health = Some(Arc::new(move |state| check(state).boxed()));
+        self
     }
 
     /// Answers `M::NAME` with `handler`.
@@ -90,21 +116,28 @@ impl<S: CallerState> Router<S> {
     }
 
     /// Runs the handler of `method` on `body` and encodes its answer. A panicking handler
-    /// answers INTERNAL_SERVER_ERROR: one bad message never takes the service down.
-    pub fn handle(
-        &self,
-        method: &str,
-        caller: Caller,
-        body: &[u8],
-    ) -> Result<BoxFuture<'static, Vec<u8>>, DecodeError> {
+    /// answers INTERNAL_SERVER_ERROR: one bad message never takes the service down. A request
+    /// past its deadline is not started.
+    pub fn handle(&self, method: &str, headers: Headers, body: &[u8]) -> Result<BoxFuture<'static, Vec<u8>>, Refused> {
+        if headers.expired() {
+            return Err(Refused::Expired);
+        }
         if method == PING {
-            return Ok(async { codec::encode_reply(&RpcResult::Ok(())) }.boxed());
+            let check = self.health.as_ref().map(|check| check(self.state.for_request(headers)));
+            return Ok(async move {
+                let healthy = match check {
+                    Some(check) => check.await,
+                    None => Ok(()),
+                };
+                codec::encode_reply(&healthy)
+            }
+            .boxed());
         }
         let route = self
             .routes
             .get(method)
             .ok_or_else(|| DecodeError { method: method.to_owned(), reason: "unknown method".to_owned() })?;
-        let reply = route(self.state.for_caller(caller), body)?;
+        let reply = route(self.state.for_request(headers), body)?;
         let method = method.to_owned();
         Ok(async move {
             match AssertUnwindSafe(reply).catch_unwind().await {

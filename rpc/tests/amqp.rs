@@ -15,7 +15,7 @@ use lapin::{
     BasicProperties, Connection, ConnectionProperties,
     options::{BasicGetOptions, BasicPublishOptions},
 };
-use rpc::{Broker, Caller, CallerState, ErrorCode, Router, Service, users::GetUsers, users::User};
+use rpc::{Broker, Caller, ErrorCode, Headers, RequestState, Router, Service, users::GetUsers, users::User};
 use serde::{Deserialize, Serialize};
 use test_support::Vhost;
 use tokio_util::sync::CancellationToken;
@@ -39,9 +39,9 @@ rpc::method!(WhoAsks, Users, "test.who_asks", Caller);
 #[derive(Clone, Default)]
 struct Counter(Arc<AtomicUsize>, Caller);
 
-impl CallerState for Counter {
-    fn for_caller(&self, caller: Caller) -> Self {
-        Self(self.0.clone(), caller)
+impl RequestState for Counter {
+    fn for_request(&self, headers: Headers) -> Self {
+        Self(self.0.clone(), headers.caller)
     }
 }
 
@@ -72,7 +72,7 @@ fn serve(broker: &Broker, counter: Counter) -> (CancellationToken, tokio::task::
 #[tokio::test]
 async fn every_call_carries_its_caller_and_a_message_without_one_is_anonymous() {
     let vhost = Vhost::create("rpc").await;
-    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let broker = Broker::amqp(&vhost.url);
     let (shutdown, worker) = serve(&broker, Counter::default());
     let client = broker.client("test", Duration::from_secs(5));
     let id = uuid::Uuid::now_v7();
@@ -116,7 +116,7 @@ async fn every_call_carries_its_caller_and_a_message_without_one_is_anonymous() 
 #[tokio::test]
 async fn a_call_gets_the_reply_to_its_own_request() {
     let vhost = Vhost::create("rpc").await;
-    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let broker = Broker::amqp(&vhost.url);
     let counter = Counter::default();
     let (shutdown, worker) = serve(&broker, counter.clone());
     let client = broker.client("test", Duration::from_secs(5));
@@ -137,7 +137,7 @@ async fn a_call_gets_the_reply_to_its_own_request() {
 #[tokio::test]
 async fn a_panicking_handler_answers_internal_error_and_the_worker_lives_on() {
     let vhost = Vhost::create("rpc").await;
-    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let broker = Broker::amqp(&vhost.url);
     let (shutdown, worker) = serve(&broker, Counter::default());
     let client = broker.client("test", Duration::from_secs(5));
 
@@ -152,7 +152,7 @@ async fn a_panicking_handler_answers_internal_error_and_the_worker_lives_on() {
 #[tokio::test]
 async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
     let vhost = Vhost::create("rpc").await;
-    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let broker = Broker::amqp(&vhost.url);
     let counter = Counter::default();
     let (shutdown, worker) = serve(&broker, counter.clone());
     let client = broker.client("test", Duration::from_secs(5));
@@ -199,7 +199,7 @@ async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
 #[tokio::test]
 async fn a_request_nobody_takes_in_time_fails_and_is_never_run() {
     let vhost = Vhost::create("rpc").await;
-    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let broker = Broker::amqp(&vhost.url);
     let client = broker.client("test", Duration::from_millis(300));
 
     // No worker: the call waits its deadline and gives up.
@@ -221,7 +221,7 @@ async fn a_request_nobody_takes_in_time_fails_and_is_never_run() {
 #[tokio::test]
 async fn a_stopping_worker_finishes_what_it_holds() {
     let vhost = Vhost::create("rpc").await;
-    let broker = Broker::from_url(Some(vhost.url.clone()));
+    let broker = Broker::amqp(&vhost.url);
     let shutdown = CancellationToken::new();
     let started = Arc::new(tokio::sync::Notify::new());
     let router = Router::new(started.clone()).route(|_: GetUsers, started: Arc<tokio::sync::Notify>| async move {

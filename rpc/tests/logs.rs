@@ -70,7 +70,7 @@ async fn no_log_level_prints_a_password_carried_over_rabbitmq() {
     rabbitmqctl(&["set_permissions", "-p", vhost_name, &user, ".*", ".*", ".*"]).await;
     let url = format!("{scheme}://{user}:{login_password}@{host_and_vhost}");
 
-    let broker = Broker::from_url(Some(url));
+    let broker = Broker::amqp(&url);
     let shutdown = CancellationToken::new();
     let router = Router::new(()).route(|request: SignIn, ()| async move { Ok(request.password) });
     let worker = tokio::spawn({

@@ -25,45 +25,54 @@ pub mod validation;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use rpc::{Broker, Caller, CallerState, EventPublisher, Router, Service, process::defaults};
+use entities::outbox::Outbox;
+use rpc::{Broker, Caller, EventPublisher, Headers, RequestState, Router, Service, process::defaults};
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
 pub use throttle::LoginLimits;
 
-/// What every handler gets: the service's database, where its events go, the limits on
-/// failed sign-in attempts, and who the request is for.
+/// The PostgreSQL advisory lock of the users service's outbox relay ("usrob").
+pub const OUTBOX_LOCK_KEY: i64 = 0x75_73_72_6f_62;
+
+/// What every handler gets: the service's database, its outbox, the limits on failed sign-in
+/// attempts, and the request's headers (who it is for, its id, its deadline).
 #[derive(Clone)]
 pub struct Context {
     pub db: DatabaseConnection,
-    pub events: Arc<dyn EventPublisher>,
+    /// Where writes put their events; its relay publishes them.
+    pub outbox: Outbox,
     pub limits: LoginLimits,
     /// Set by the router from the request; [`Caller::Service`] in [`Context::new`].
     pub caller: Caller,
+    /// Set by the router from the request; none in [`Context::new`].
+    pub request: Headers,
 }
 
 impl Context {
     /// A context whose requests are the deployment's own ([`Caller::Service`]), with the
-    /// default limits.
+    /// default limits, its outbox published through `events`.
     pub fn new(db: DatabaseConnection, events: Arc<dyn EventPublisher>) -> Self {
-        Self { db, events, limits: LoginLimits::default(), caller: Caller::Service }
+        let outbox = Outbox::new(db.clone(), events, OUTBOX_LOCK_KEY);
+        Self { db, outbox, limits: LoginLimits::default(), caller: Caller::Service, request: Headers::default() }
     }
 
     /// The same context, for requests made for `caller`.
     pub fn as_caller(&self, caller: Caller) -> Self {
-        Self { caller, ..self.clone() }
+        self.for_request(Headers::for_caller(caller))
     }
 }
 
-impl CallerState for Context {
-    fn for_caller(&self, caller: Caller) -> Self {
-        self.as_caller(caller)
+impl RequestState for Context {
+    fn for_request(&self, request: Headers) -> Self {
+        Self { caller: request.caller, request, ..self.clone() }
     }
 }
 
-/// Routes every method of `rpc::users` to its handler.
+/// Routes every method of `rpc::users` to its handler; a ping answers whether the database does.
 pub fn router(ctx: Context) -> Router<Context> {
     Router::new(ctx)
+        .health(|ctx: Context| async move { entities::db::ping(&ctx.db).await })
         .route(handlers::create)
         .route(handlers::get)
         .route(handlers::by_nick_name)
@@ -135,7 +144,12 @@ impl Application {
     pub async fn run_until_stopped(self, broker: &Broker, shutdown: CancellationToken) -> anyhow::Result<()> {
         let ctx = Context { limits: self.limits, ..Context::new(self.db, broker.publisher("users-worker")) };
         let sweeper = tokio::spawn(sweep_expired(ctx.db.clone(), shutdown.clone()));
+        // The relay outlives the serve loop: it sends what the last requests committed.
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(ctx.outbox.clone().relay(relay_stop.clone()));
         let served = broker.serve(Service::Users, router(ctx), self.prefetch, shutdown).await;
+        relay_stop.cancel();
+        let _ = relay.await;
         sweeper.abort();
         served
     }
@@ -145,11 +159,15 @@ impl Application {
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// Deletes what has expired, now and then: a row that lived past its time answers as absent
-/// anyway, so this only keeps the tables small.
+/// anyway (and an answer past `inbox::KEPT_FOR` is no longer promised), so this only keeps
+/// the tables small.
 async fn sweep_expired(db: DatabaseConnection, shutdown: CancellationToken) {
     loop {
         if let Err(error) = throttle::sweep(&db).await {
             tracing::warn!(%error, "cannot delete expired sessions and attempt counts");
+        }
+        if let Err(error) = entities::inbox::sweep(&db).await {
+            tracing::warn!(%error, "cannot delete the answers of old requests");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -38,10 +38,13 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::GrantAdmin { nick_name } | Command::RevokeAdmin { nick_name }) = &config.command {
         let admin = matches!(config.command, Some(Command::GrantAdmin { .. }));
         let db = users_worker::open_database(&config.options.database_url()).await?;
-        // With a broker, gateways hear of it at once; without, when they next look the
-        // user's sessions up.
-        let events = config.amqp_url.map(|url| rpc::Broker::from_url(Some(url)).publisher("users-admin"));
-        let found = users_worker::admin::run(&db, events.as_deref(), nick_name, admin).await?;
+        // With a broker, gateways hear of it at once; without, once a worker's relay sends it,
+        // or when they next look the user's sessions up.
+        let events = match config.amqp_url {
+            Some(url) => Some(rpc::Broker::from_url(Some(url))?.publisher("users-admin")),
+            None => None,
+        };
+        let found = users_worker::admin::run(&db, events, nick_name, admin).await?;
         std::process::exit(if found { 0 } else { 1 });
     }
     // Refuse a missing broker before touching the database.
@@ -57,6 +60,6 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     tracing::info!(broker = redact_url(&amqp_url), prefetch, "users worker starting");
-    let broker = rpc::Broker::from_url(Some(amqp_url));
+    let broker = rpc::Broker::from_url(Some(amqp_url))?;
     app.run_until_stopped(&broker, shutdown_on_signal()).await
 }

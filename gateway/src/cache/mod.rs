@@ -17,7 +17,10 @@ pub mod store;
 use std::{
     collections::{HashMap, HashSet},
     future::Future,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -49,12 +52,30 @@ pub struct FieldCache {
     flights: Mutex<HashMap<String, Flight>>,
     /// Generation bumps the store refused; retried until they land.
     unflushed: Arc<Mutex<HashSet<String>>>,
+    /// Whether the invalidations that waited for this gateway (a shared cache's durable queue)
+    /// have all been applied; until then nothing is read from the cache.
+    caught_up: AtomicBool,
 }
 
 impl FieldCache {
     pub fn new(store: Option<Arc<dyn Store>>, ttl: Duration, timeout: Duration, keys: Keys, metrics: Metrics) -> Self {
         let store = store.filter(|_| !ttl.is_zero());
-        Self { store, ttl, timeout, keys, metrics, flights: Mutex::default(), unflushed: Arc::default() }
+        let caught_up = AtomicBool::new(true);
+        Self { store, ttl, timeout, keys, metrics, flights: Mutex::default(), unflushed: Arc::default(), caught_up }
+    }
+
+    /// Says whether every invalidation that waited for this gateway has been applied: a
+    /// subscriber (re)joining a shared cache's queue is not, until its backlog is handled.
+    pub fn set_caught_up(&self, caught_up: bool) {
+        let was = self.caught_up.swap(caught_up, Ordering::SeqCst);
+        if was != caught_up {
+            tracing::info!(caught_up, "cache invalidations {}", if caught_up { "caught up; cache in use" } else { "behind; cache bypassed" });
+        }
+    }
+
+    /// Whether the cache may be read: see [`Self::set_caught_up`].
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::SeqCst)
     }
 
     /// Retries failed invalidations every `period` until `shutdown`. Run it in the background.
@@ -81,10 +102,11 @@ impl FieldCache {
         }
     }
 
-    /// The store, unless the cache is off or an invalidation is still owed to it.
+    /// The store, unless the cache is off, an invalidation is still owed to it, or this
+    /// gateway has not heard every invalidation that waited for it.
     fn readable_store(&self) -> Option<&Arc<dyn Store>> {
         let owed = self.unflushed.lock().map(|set| !set.is_empty()).unwrap_or(true);
-        self.store.as_ref().filter(|_| !owed)
+        self.store.as_ref().filter(|_| !owed && self.is_caught_up())
     }
 
     /// Runs a store operation within the cache timeout; a failure is counted and logged.

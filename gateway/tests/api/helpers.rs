@@ -65,7 +65,7 @@ pub async fn start_users_worker(url: &str, database_url: &str) -> Worker {
     let app = users_worker::Application::build(users_worker::Options::with_database(database_url))
         .await
         .expect("users database opens");
-    let broker = Broker::from_url(Some(url.to_owned()));
+    let broker = Broker::amqp(url);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let handle = tokio::spawn(async move { app.run_until_stopped(&broker, token).await.expect("users worker") });
@@ -80,7 +80,7 @@ pub async fn start_orders_worker(url: &str, database_url: &str, timeout: Duratio
         ..orders_worker::Options::with_database(database_url)
     };
     let app = orders_worker::Application::build(options).await.expect("orders database opens");
-    let broker = Broker::from_url(Some(url.to_owned()));
+    let broker = Broker::amqp(url);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let handle = tokio::spawn(async move { app.run_until_stopped(&broker, token).await.expect("orders worker") });
@@ -226,7 +226,7 @@ impl TestApp {
     /// Runs the operator's `grant-admin` (or `revoke-admin`) on this app's users database.
     pub async fn set_admin(&self, nick_name: &str, admin: bool) {
         let db = users_worker::open_database(&self.users_database_url()).await.expect("the users database opens");
-        let outcome = users_worker::admin::set_admin(&db, None, nick_name, admin).await.expect("the command runs");
+        let outcome = users_worker::admin::set_admin(&db, nick_name, admin).await.expect("the command runs");
         assert!(matches!(outcome, users_worker::admin::Outcome::Changed { .. }), "{outcome:?}");
     }
 

@@ -1,6 +1,10 @@
 //! `orders.create`: parses, checks the user exists, inserts; safe to deliver twice.
 
-use entities::orders::{deleted_user, order};
+use entities::{
+    inbox,
+    orders::{deleted_user, order},
+    write::Write,
+};
 use rpc::{
     Envelope, RpcError, RpcResult,
     error::OrInternal,
@@ -11,7 +15,7 @@ use rpc::{
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
 use uuid::Uuid;
 
-use super::{begin_write, lock_user, to_wire};
+use super::{lock_user, to_wire};
 use crate::{
     Context,
     validation::{ItemDescription, PriceCents, Quantity, total_cents},
@@ -24,9 +28,9 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
     let item_price = PriceCents::parse(&req.item_price)?;
     let total_value_cents = total_cents(item_quantity.get(), item_price.get())?;
 
-    // A redelivered request finds the row its first delivery made; its event went out then.
-    if let Some(existing) = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")? {
-        return Ok(to_wire(existing));
+    // A redelivered request, or a client's retry, answers what its first run answered.
+    if let Some(answer) = inbox::replay::<CreateOrder>(&ctx.db, &ctx.request).await? {
+        return Ok(answer);
     }
     // Someone else's user is refused as no user is: ids cannot be probed.
     if !caller.may_touch(req.user_id)? {
@@ -54,11 +58,10 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
         created_at,
         updated_at: created_at,
     };
-    let txn = begin_write(&ctx.db).await.or_internal("beginning an order insert")?;
-    lock_user(&txn, req.user_id).await.or_internal("locking a user's orders")?;
+    let mut write = Write::begin::<CreateOrder>(&ctx.db, &ctx.outbox, &ctx.request).await?;
+    lock_user(&write, req.user_id).await.or_internal("locking a user's orders")?;
     // The user may have been deleted while we asked the users service.
-    if is_tombstoned(&txn, req.user_id).await? {
-        txn.rollback().await.or_internal("abandoning an order insert")?;
+    if is_tombstoned(&*write, req.user_id).await? {
         return Err(no_such_user());
     }
     let active = order::ActiveModel {
@@ -73,17 +76,16 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
     };
     let inserted = order::Entity::insert(active)
         .on_conflict_do_nothing()
-        .exec_without_returning(&txn)
+        .exec_without_returning(&*write)
         .await
         .or_internal("inserting an order")?;
-    txn.commit().await.or_internal("committing an order insert")?;
-
     if matches!(inserted, TryInsertResult::Inserted(1)) {
-        ctx.events.publish(Envelope::new(ORDER_CREATED, row.id, Some(row.user_id))).await;
-        return Ok(to_wire(row));
+        write.announce(Envelope::new(ORDER_CREATED, row.id, Some(row.user_id)));
+        return write.commit(to_wire(row)).await;
     }
-    // A concurrent delivery of the same request inserted first: answer its row, which it
-    // announces itself.
+    // A twin delivery of the same request (sent with no request id) inserted first: answer
+    // its row, which it announces itself.
+    drop(write);
     let existing = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")?;
     existing.map(to_wire).ok_or_else(|| {
         tracing::error!(order_id = %req.id, "an order insert conflicted but no row has its id");

@@ -1,6 +1,6 @@
 //! `orders.delete`.
 
-use entities::orders::order;
+use entities::{inbox, orders::order, write::Write};
 use rpc::{Caller, Envelope, RpcResult, error::OrInternal, events::ORDER_DELETED, orders::DeleteOrder};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -9,19 +9,24 @@ use crate::Context;
 
 pub async fn delete_order(req: DeleteOrder, ctx: Context) -> RpcResult<bool> {
     let caller = ctx.caller.signed_in()?;
-    // One statement, so no transaction; RETURNING tells us whose order it was for the event.
-    // A user's delete matches only their own order: someone else's is not there for them.
+    // A redelivered delete that happened answers `true`, as the first time.
+    if let Some(answer) = inbox::replay::<DeleteOrder>(&ctx.db, &ctx.request).await? {
+        return Ok(answer);
+    }
+    let mut write = Write::begin::<DeleteOrder>(&ctx.db, &ctx.outbox, &ctx.request).await?;
+    // RETURNING tells us whose order it was for the event. A user's delete matches only
+    // their own order: someone else's is not there for them.
     let mut delete = order::Entity::delete_many().filter(order::Column::Id.eq(req.id));
     if let Caller::User(me) = caller {
         delete = delete.filter(order::Column::UserId.eq(me));
     }
     let deleted = delete
-        .exec_with_returning(&ctx.db)
+        .exec_with_returning(&*write)
         .await
         .or_internal("deleting an order")?
         .into_iter()
         .next()
         .ok_or_else(not_found)?;
-    ctx.events.publish(Envelope::new(ORDER_DELETED, deleted.id, Some(deleted.user_id))).await;
-    Ok(true)
+    write.announce(Envelope::new(ORDER_DELETED, deleted.id, Some(deleted.user_id)));
+    write.commit(true).await
 }

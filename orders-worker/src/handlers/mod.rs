@@ -8,7 +8,9 @@
 //! row, so the gateway never has to read an order to decide.
 //!
 //! What they share lives here: converting rows to wire types, the answer for a missing order,
-//! and how writes open their transactions and lock a user's orders. Errors the client cannot
+//! and how writes lock a user's orders. Writes go through [`entities::write::Write`] (the
+//! change, its events and its answer in one transaction, committed only before the deadline),
+//! after [`entities::inbox::replay`] answered a redelivery as the first time. Errors the client cannot
 //! act on go through [`rpc::error::OrInternal`]; the bounds of pages and look-ups are
 //! [`rpc::bounds`]; rows are stamped by [`entities::now`].
 
@@ -27,10 +29,7 @@ pub use of_users::orders_of_users;
 pub use update::update_order;
 
 use entities::orders::order;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
 use uuid::Uuid;
 
 use rpc::{RpcError, money::format_cents};
@@ -57,17 +56,6 @@ pub(crate) fn to_wire(row: order::Model) -> rpc::orders::Order {
         created_at: row.created_at,
         updated_at: row.updated_at,
     }
-}
-
-/// Begins a transaction that will write. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
-/// SQLITE_BUSY when another writer got in between, while an immediate one waits its turn.
-pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    })
-    .await
 }
 
 /// The advisory-lock class of "orders of one user" (`pg_advisory_xact_lock(class, key)`):

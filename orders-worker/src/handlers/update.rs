@@ -1,6 +1,6 @@
 //! `orders.update`: changes the given fields and recomputes the total.
 
-use entities::orders::order;
+use entities::{inbox, orders::order, write::Write};
 use rpc::{
     Envelope, RpcResult,
     error::OrInternal,
@@ -9,7 +9,7 @@ use rpc::{
 };
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QuerySelect};
 
-use super::{begin_write, not_found, to_wire};
+use super::{not_found, to_wire};
 use crate::{
     Context,
     validation::{ItemDescription, PriceCents, Quantity, total_cents},
@@ -21,11 +21,14 @@ pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
     let quantity = req.item_quantity.map(Quantity::parse).transpose()?;
     let price = req.item_price.as_deref().map(PriceCents::parse).transpose()?;
 
-    let txn = begin_write(&ctx.db).await.or_internal("beginning an order update")?;
+    if let Some(answer) = inbox::replay::<UpdateOrder>(&ctx.db, &ctx.request).await? {
+        return Ok(answer);
+    }
+    let mut write = Write::begin::<UpdateOrder>(&ctx.db, &ctx.outbox, &ctx.request).await?;
     // FOR UPDATE on PostgreSQL: two updates of different fields must not undo each other.
     let current = order::Entity::find_by_id(req.id)
         .lock_exclusive()
-        .one(&txn)
+        .one(&*write)
         .await
         .or_internal("finding an order to update")?
         // Someone else's order is not there for this caller.
@@ -42,7 +45,6 @@ pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
         && price_cents == current.item_price_cents
     {
         // Nothing changes: no write, no new updated_at, no event.
-        txn.rollback().await.or_internal("abandoning an order update")?;
         return Ok(to_wire(current));
     }
 
@@ -53,8 +55,7 @@ pub async fn update_order(req: UpdateOrder, ctx: Context) -> RpcResult<Order> {
     active.item_price_cents = Set(price_cents);
     active.total_value_cents = Set(total_cents);
     active.updated_at = Set(entities::now());
-    let updated = active.update(&txn).await.or_internal("updating an order")?;
-    txn.commit().await.or_internal("committing an order update")?;
-    ctx.events.publish(Envelope::new(ORDER_UPDATED, req.id, Some(user_id))).await;
-    Ok(to_wire(updated))
+    let updated = active.update(&*write).await.or_internal("updating an order")?;
+    write.announce(Envelope::new(ORDER_UPDATED, req.id, Some(user_id)));
+    write.commit(to_wire(updated)).await
 }

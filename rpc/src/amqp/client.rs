@@ -23,10 +23,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
-    TRANSIENT, declare_service_queues,
+    Settings, TRANSIENT, Topology, declare_service_queues,
     reconnect::{Connector, Ended},
 };
-use crate::{Caller, RpcError, RpcResult, Service, Transport, caller, codec};
+use crate::{Headers, RpcError, RpcResult, Service, Transport, caller, codec, headers};
 
 /// What a connected client publishes on.
 #[derive(Clone)]
@@ -46,12 +46,12 @@ pub struct AmqpClient {
 }
 
 impl AmqpClient {
-    /// Starts connecting to `url` (vhost included) in the background; returns at once.
-    pub fn start(url: String, name: &str) -> Self {
+    /// Starts connecting to the broker of `settings` in the background; returns at once.
+    pub fn start(settings: &Settings, name: &str) -> Self {
         let (link_sender, link) = watch::channel(None);
         let pending = Pending::default();
-        let connector = Connector::new(url, name.to_owned());
-        let supervisor = tokio::spawn(supervise(connector, link_sender, pending.clone()));
+        let connector = Connector::new(settings.urls.clone(), name.to_owned());
+        let supervisor = tokio::spawn(supervise(connector, settings.topology, link_sender, pending.clone()));
         Self { link, pending, supervisor }
     }
 
@@ -69,7 +69,7 @@ impl Drop for AmqpClient {
     }
 }
 
-async fn supervise(connector: Connector, link: watch::Sender<Option<Link>>, pending: Pending) {
+async fn supervise(connector: Connector, topology: Topology, link: watch::Sender<Option<Link>>, pending: Pending) {
     let (link, pending) = (&link, &pending);
     let session = |(new_link, mut replies): (Link, Consumer)| async move {
         tracing::info!(reply_queue = new_link.reply_queue.as_str(), "RPC client connected to the broker");
@@ -90,12 +90,12 @@ async fn supervise(connector: Connector, link: watch::Sender<Option<Link>>, pend
         Ended::Lost
     };
     // Never cancelled: dropping the client aborts this task.
-    connector.keep_connected(&CancellationToken::new(), open, session).await;
+    connector.keep_connected(&CancellationToken::new(), |channel| open(channel, topology), session).await;
 }
 
-async fn open(channel: Channel) -> lapin::Result<(Link, Consumer)> {
+async fn open(channel: Channel, topology: Topology) -> lapin::Result<(Link, Consumer)> {
     for service in Service::ALL {
-        declare_service_queues(&channel, service).await?;
+        declare_service_queues(&channel, service, topology).await?;
     }
     let options = QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() };
     let reply_queue = channel.queue_declare("".into(), options, FieldTable::default()).await?.name().clone();
@@ -130,15 +130,9 @@ impl Drop for PendingGuard<'_> {
 
 #[async_trait]
 impl Transport for AmqpClient {
-    async fn call(
-        &self,
-        service: Service,
-        method: &str,
-        caller: Caller,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> RpcResult<Vec<u8>> {
-        let deadline = Instant::now() + timeout;
+    async fn call(&self, service: Service, method: &str, request: Headers, body: Vec<u8>) -> RpcResult<Vec<u8>> {
+        // The deadline travels as wall-clock time; the wait here runs on the monotonic clock.
+        let deadline = Instant::now() + request.remaining().unwrap_or(Duration::from_secs(3600));
         let unavailable = || RpcError::unavailable(format!("the {} service did not answer in time", service.name()));
         let link = self.current_link(deadline).await.ok_or_else(unavailable)?;
 
@@ -150,8 +144,18 @@ impl Transport for AmqpClient {
         // The request may only be taken while its caller still waits.
         let expiration = deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
         let mut headers = FieldTable::default();
-        headers.insert(caller::HEADER.into(), AMQPValue::LongString(caller.to_header().into()));
-        let properties = BasicProperties::default()
+        headers.insert(caller::HEADER.into(), AMQPValue::LongString(request.caller.to_header().into()));
+        if let Some(deadline) = request.deadline {
+            headers.insert(headers::DEADLINE.into(), AMQPValue::LongLongInt(headers::to_millis(deadline)));
+        }
+        if let Some(input) = request.input {
+            headers.insert(headers::INPUT.into(), AMQPValue::LongString(input.into()));
+        }
+        let mut properties = BasicProperties::default();
+        if let Some(request_id) = request.request_id {
+            properties = properties.with_message_id(request_id.simple().to_string().into());
+        }
+        let properties = properties
             .with_headers(headers)
             .with_correlation_id(correlation_id.into())
             .with_reply_to(link.reply_queue.clone())

@@ -17,22 +17,24 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    PERSISTENT, declare_events_exchange,
+    PERSISTENT, Settings, Topology, declare_events_exchange,
     reconnect::{Connector, Ended},
 };
 use crate::{Envelope, Event, EventHandler, EventPublisher, codec, events::EXCHANGE};
 
 /// Publishes events, persistent and confirmed, on the `events` topic exchange. Opens its
-/// connection on first use and again after it breaks: an event is published right after a
-/// commit, so it cannot wait for a background reconnect.
+/// connection on first use and again after it breaks (the outbox relay calls it again).
 pub struct AmqpPublisher {
     connector: Connector,
     link: tokio::sync::Mutex<Option<(Connection, Channel)>>,
 }
 
 impl AmqpPublisher {
-    pub fn new(url: String, name: &str) -> Self {
-        Self { connector: Connector::new(url, format!("{name}-events")), link: tokio::sync::Mutex::new(None) }
+    pub fn new(settings: &Settings, name: &str) -> Self {
+        Self {
+            connector: Connector::new(settings.urls.clone(), format!("{name}-events")),
+            link: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// The channel to publish on, (re)opened when missing or broken. The lock covers only
@@ -50,22 +52,29 @@ impl AmqpPublisher {
         Ok(channel)
     }
 
-    async fn try_publish(&self, envelope: &Envelope) -> anyhow::Result<()> {
+    /// Sends every event in order, then waits for all their confirms.
+    async fn try_publish(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
         let channel = self.channel().await?;
-        let body = serde_json::to_vec(&envelope.event)?;
-        let properties =
-            BasicProperties::default().with_content_type(codec::CONTENT_TYPE.into()).with_delivery_mode(PERSISTENT);
-        let confirm = channel
-            .basic_publish(
-                EXCHANGE.into(),
-                envelope.routing_key.as_str().into(),
-                BasicPublishOptions::default(),
-                &body,
-                properties,
-            )
-            .await?
-            .await?;
-        anyhow::ensure!(confirm.is_ack(), "the broker refused the event");
+        let mut confirms = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let body = serde_json::to_vec(&envelope.event)?;
+            let properties = BasicProperties::default()
+                .with_content_type(codec::CONTENT_TYPE.into())
+                .with_delivery_mode(PERSISTENT);
+            let confirm = channel
+                .basic_publish(
+                    EXCHANGE.into(),
+                    envelope.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            anyhow::ensure!(confirm.await?.is_ack(), "the broker refused an event");
+        }
         Ok(())
     }
 }
@@ -78,56 +87,61 @@ async fn open_publisher(channel: Channel) -> lapin::Result<Channel> {
 
 #[async_trait]
 impl EventPublisher for AmqpPublisher {
-    async fn publish(&self, envelope: Envelope) {
-        // One retry covers a connection that broke since the last event.
-        for attempt in 1..=2 {
-            match self.try_publish(&envelope).await {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        attempt,
-                        routing_key = envelope.routing_key,
-                        "cannot publish event"
-                    );
-                    *self.link.lock().await = None;
-                }
-            }
+    async fn publish(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
+        let published = self.try_publish(envelopes).await;
+        if published.is_err() {
+            // Whatever broke, the next batch starts on a fresh connection.
+            *self.link.lock().await = None;
         }
-        tracing::error!(routing_key = envelope.routing_key, id = %envelope.event.id, "event lost");
+        published
     }
 }
 
 /// Where a subscriber's events wait.
 #[derive(Debug, Clone)]
 pub enum SubscriberQueue {
-    /// A named durable queue: events wait while the subscriber is down (a service's own).
-    Durable(String),
-    /// A server-named queue that lives as long as the connection (a gateway's cache).
+    /// A named durable queue: events wait while no subscriber runs (a service's own, or the
+    /// one of a shared cache). Subscribers of one such queue share its events.
+    Durable {
+        name: String,
+        /// How long an event waits for a subscriber at most (an event older than a cache's TTL
+        /// has nothing left to invalidate).
+        ttl: Option<Duration>,
+    },
+    /// A server-named queue that lives as long as the connection: every subscriber hears every
+    /// event (a gateway's kept sessions).
     Transient,
 }
 
 /// Hands events matching `keys` to `handler` until `shutdown`; acks each after the handler
 /// succeeds, and gives failed ones back to the broker. Reconnects by itself.
+///
+/// The handler hears [`crate::events::SUBSCRIBED`] each time the queue is (re)made or
+/// (re)joined, then [`crate::events::CAUGHT_UP`] once no event waits in the queue any more.
 pub async fn subscribe(
-    url: String,
+    settings: Settings,
     queue: SubscriberQueue,
     keys: Vec<String>,
     handler: EventHandler,
     shutdown: CancellationToken,
 ) {
-    let connector = Connector::new(url, "events-subscriber".to_owned());
+    let connector = Connector::new(settings.urls, "events-subscriber".to_owned());
+    let topology = settings.topology;
     let (queue, keys, handler, stop) = (&queue, &keys, &handler, &shutdown);
-    let session = |mut consumer: Consumer| async move {
+    let session = |(channel, mut consumer): (Channel, Consumer)| async move {
         // Events may have gone by while there was no queue: say so to whoever keeps state.
-        let subscribed = Envelope::new(crate::events::SUBSCRIBED, uuid::Uuid::nil(), None);
-        if let Err(error) = handler(subscribed).await {
-            tracing::error!(error = format!("{error:#}"), "event handler failed on (re)subscribing");
-        }
+        notify(handler, crate::events::SUBSCRIBED).await;
+        let mut caught_up = false;
         loop {
+            if !caught_up && waiting(&channel, &consumer).await == Some(0) {
+                caught_up = true;
+                notify(handler, crate::events::CAUGHT_UP).await;
+            }
             let delivery = tokio::select! {
                 () = stop.cancelled() => return Ended::Stopped,
                 delivery = consumer.next() => delivery,
+                // Not caught up yet: look at the queue again soon, whether or not events come.
+                () = tokio::time::sleep(Duration::from_millis(50)), if !caught_up => continue,
             };
             match delivery {
                 Some(Ok(delivery)) => handle_event(handler, delivery).await,
@@ -139,18 +153,49 @@ pub async fn subscribe(
             }
         }
     };
-    connector.keep_connected(&shutdown, |channel| open_subscriber(channel, queue, keys), session).await;
+    connector.keep_connected(&shutdown, |channel| open_subscriber(channel, topology, queue, keys), session).await;
 }
 
-async fn open_subscriber(channel: Channel, queue: &SubscriberQueue, keys: &[String]) -> lapin::Result<Consumer> {
+/// Hands a subscriber's own notice (`SUBSCRIBED`, `CAUGHT_UP`) to its handler.
+async fn notify(handler: &EventHandler, notice: &str) {
+    if let Err(error) = handler(Envelope::new(notice, uuid::Uuid::nil(), None)).await {
+        tracing::error!(error = format!("{error:#}"), notice, "event handler failed on a subscriber notice");
+    }
+}
+
+/// How many events wait in the consumer's queue (not counting those delivered to consumers
+/// and not yet acked); `None` when the broker does not say.
+async fn waiting(channel: &Channel, consumer: &Consumer) -> Option<u32> {
+    let options = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+    let queue = consumer.queue();
+    channel.queue_declare(queue, options, FieldTable::default()).await.ok().map(|queue| queue.message_count())
+}
+
+async fn open_subscriber(
+    channel: Channel,
+    topology: Topology,
+    queue: &SubscriberQueue,
+    keys: &[String],
+) -> lapin::Result<(Channel, Consumer)> {
     declare_events_exchange(&channel).await?;
-    let (name, options) = match queue {
-        SubscriberQueue::Durable(name) => (name.as_str(), QueueDeclareOptions::durable()),
-        SubscriberQueue::Transient => {
-            ("", QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() })
+    let (name, options, mut arguments, prefetch) = match queue {
+        // One event at a time: a paused subscriber holds back one event, not a batch, from
+        // its twins.
+        SubscriberQueue::Durable { name, .. } => {
+            (name.as_str(), QueueDeclareOptions::durable(), topology.durable_queue(), 1)
         }
+        SubscriberQueue::Transient => (
+            "",
+            QueueDeclareOptions { exclusive: true, auto_delete: true, ..QueueDeclareOptions::default() },
+            FieldTable::default(),
+            16,
+        ),
     };
-    let name = channel.queue_declare(name.into(), options, FieldTable::default()).await?.name().clone();
+    if let SubscriberQueue::Durable { ttl: Some(ttl), .. } = queue {
+        let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        arguments.insert("x-message-ttl".into(), lapin::types::AMQPValue::LongLongInt(millis));
+    }
+    let name = channel.queue_declare(name.into(), options, arguments).await?.name().clone();
     for key in keys {
         channel
             .queue_bind(
@@ -162,8 +207,9 @@ async fn open_subscriber(channel: Channel, queue: &SubscriberQueue, keys: &[Stri
             )
             .await?;
     }
-    channel.basic_qos(16, BasicQosOptions::default()).await?;
-    channel.basic_consume(name, "".into(), BasicConsumeOptions::default(), FieldTable::default()).await
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let consumer = channel.basic_consume(name, "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    Ok((channel, consumer))
 }
 
 async fn handle_event(handler: &EventHandler, delivery: Delivery) {

@@ -1,10 +1,14 @@
-//! The one way every side of the RabbitMQ transport connects: a named connection, and a loop
-//! that keeps a session open with backoff until shutdown.
+//! The one way every side of the RabbitMQ transport connects: a named connection to one of
+//! the broker's addresses, and a loop that keeps a session open with backoff until shutdown.
 //!
 //! lapin's own auto-recovery stays off: one loop, here, is easier to reason about than
 //! recovery inside the client library.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
@@ -17,26 +21,58 @@ pub(super) enum Ended {
     Stopped,
 }
 
-/// Where one side connects, and the name it shows in `rabbitmqctl list_connections`.
+/// Where one side connects (the addresses of one broker or cluster), and the name it shows
+/// in `rabbitmqctl list_connections`.
 pub(super) struct Connector {
-    url: String,
+    urls: Vec<String>,
     name: String,
+    /// The address to try first: the one that worked last, or the next after a failure.
+    next: AtomicUsize,
 }
 
 impl Connector {
-    pub(super) fn new(url: String, name: String) -> Self {
-        Self { url, name }
+    pub(super) fn new(urls: Vec<String>, name: String) -> Self {
+        Self { urls, name, next: AtomicUsize::new(0) }
     }
 
     /// Opens a connection and one channel on it, then hands the channel to `setup` (declare,
-    /// consume...), which returns what the session works with.
-    pub(super) async fn open<L, Setup, SetupFut>(&self, setup: Setup) -> lapin::Result<(Connection, L)>
+    /// consume...), which returns what the session works with. Tries every address once,
+    /// starting from the one that worked last; the error is the last address's.
+    pub(super) async fn open<L, Setup, SetupFut>(&self, mut setup: Setup) -> lapin::Result<(Connection, L)>
     where
-        Setup: FnOnce(Channel) -> SetupFut,
+        Setup: FnMut(Channel) -> SetupFut,
+        SetupFut: Future<Output = lapin::Result<L>>,
+    {
+        let first = self.next.load(Ordering::Relaxed);
+        let mut failure = None;
+        for attempt in 0..self.urls.len().max(1) {
+            let index = (first + attempt) % self.urls.len().max(1);
+            let Some(url) = self.urls.get(index) else { break };
+            match self.open_one(url, &mut setup).await {
+                Ok(opened) => {
+                    self.next.store(index, Ordering::Relaxed);
+                    return Ok(opened);
+                }
+                Err(error) => {
+                    if self.urls.len() > 1 {
+                        let address = crate::process::redact_url(url);
+                        tracing::warn!(%error, %address, connection = self.name, "broker address failed; trying the next");
+                    }
+                    failure = Some(error);
+                }
+            }
+        }
+        self.next.store((first + 1) % self.urls.len().max(1), Ordering::Relaxed);
+        Err(failure.unwrap_or_else(|| std::io::Error::other("AMQP_URL names no address").into()))
+    }
+
+    async fn open_one<L, Setup, SetupFut>(&self, url: &str, setup: &mut Setup) -> lapin::Result<(Connection, L)>
+    where
+        Setup: FnMut(Channel) -> SetupFut,
         SetupFut: Future<Output = lapin::Result<L>>,
     {
         let properties = ConnectionProperties::default().with_connection_name(self.name.as_str().into());
-        let connection = Connection::connect(&self.url, properties).await?;
+        let connection = Connection::connect(url, properties).await?;
         let link = setup(connection.create_channel().await?).await?;
         Ok((connection, link))
     }

@@ -14,18 +14,24 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use super::{
-    TRANSIENT, declare_service_queues,
+    Settings, TRANSIENT, Topology, declare_service_queues,
     reconnect::{Connector, Ended},
 };
-use crate::{Caller, RpcError, Service, caller, codec, server::Router, server::message_span};
+use crate::{
+    Caller, Headers, RpcError, Service, caller, codec, headers,
+    server::{Refused, Router, message_span},
+};
 
 /// How a worker consumes its queue.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub url: String,
+    pub settings: Settings,
     /// How many messages a worker holds, and so handles at once.
     pub prefetch: u16,
 }
+
+/// The largest message copied to a dead-letter queue; a bigger one is logged and dropped.
+const DEAD_LETTER_MAX_BYTES: usize = 1024 * 1024;
 
 /// Answers `service`'s queue with `router` until `shutdown`; reconnects whenever the broker
 /// goes away. On `shutdown` it stops taking messages, finishes and acks those it holds, and
@@ -34,7 +40,7 @@ pub struct ServeOptions {
 /// The consume loop runs as a task of its own: awaited in place from `main`, it would run on
 /// the thread of `block_on`, and every delivery would cost one more thread hand-off to reach
 /// the runtime's workers.
-pub async fn serve<S: crate::CallerState>(
+pub async fn serve<S: crate::RequestState>(
     options: ServeOptions,
     service: Service,
     router: Router<S>,
@@ -43,14 +49,15 @@ pub async fn serve<S: crate::CallerState>(
     tokio::spawn(consume(options, service, router, shutdown)).await?
 }
 
-async fn consume<S: crate::CallerState>(
+async fn consume<S: crate::RequestState>(
     options: ServeOptions,
     service: Service,
     router: Router<S>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let ServeOptions { url, prefetch } = options;
-    let connector = Connector::new(url, format!("{}-worker", service.name()));
+    let ServeOptions { settings, prefetch } = options;
+    let topology = settings.topology;
+    let connector = Connector::new(settings.urls, format!("{}-worker", service.name()));
     let (router, tracker) = (&Arc::new(router), &TaskTracker::new());
     let stop = &shutdown;
     let session = |(channel, mut consumer): (Channel, Consumer)| async move {
@@ -84,7 +91,7 @@ async fn consume<S: crate::CallerState>(
             }
         }
     };
-    connector.keep_connected(&shutdown, |channel| open(channel, service, prefetch), session).await;
+    connector.keep_connected(&shutdown, |channel| open(channel, service, topology, prefetch), session).await;
     // Shutdown may also come while disconnected, with handlers of the last session still
     // running (their acks will fail, and the broker redelivers those messages).
     tracker.close();
@@ -93,8 +100,8 @@ async fn consume<S: crate::CallerState>(
     Ok(())
 }
 
-async fn open(channel: Channel, service: Service, prefetch: u16) -> lapin::Result<(Channel, Consumer)> {
-    declare_service_queues(&channel, service).await?;
+async fn open(channel: Channel, service: Service, topology: Topology, prefetch: u16) -> lapin::Result<(Channel, Consumer)> {
+    declare_service_queues(&channel, service, topology).await?;
     channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let consumer = channel
         .basic_consume(service.queue().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
@@ -102,7 +109,7 @@ async fn open(channel: Channel, service: Service, prefetch: u16) -> lapin::Resul
     Ok((channel, consumer))
 }
 
-async fn handle_delivery<S: crate::CallerState>(
+async fn handle_delivery<S: crate::RequestState>(
     channel: Channel,
     router: Arc<Router<S>>,
     service: Service,
@@ -111,19 +118,16 @@ async fn handle_delivery<S: crate::CallerState>(
     let properties = &delivery.properties;
     let method = properties.kind().as_ref().map(ShortString::as_str).unwrap_or_default();
     let correlation_id = properties.correlation_id().as_ref().map(ShortString::as_str);
-    let caller = properties
-        .headers()
-        .as_ref()
-        .and_then(|headers| headers.inner().get(caller::HEADER))
-        .and_then(|value| match value {
-            AMQPValue::LongString(text) => Some(Caller::from_header(&text.to_string())),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let request = request_headers(&delivery);
     let span = message_span(method, correlation_id);
-    let reply = match span.in_scope(|| router.handle(method, caller, &delivery.data)) {
+    let reply = match span.in_scope(|| router.handle(method, request, &delivery.data)) {
         Ok(reply) => Some(reply.instrument(span.clone()).await),
-        Err(error) => {
+        // Its caller has given up: ack it unanswered.
+        Err(Refused::Expired) => {
+            tracing::info!(parent: &span, "dropping a request past its deadline");
+            None
+        }
+        Err(Refused::Undecodable(error)) => {
             tracing::warn!(parent: &span, %error, "dead-lettering an undecodable message");
             if let Err(error) = dead_letter(&channel, service, &delivery, &error.reason).await {
                 // Leave it unacked: the broker gives it back after we reconnect.
@@ -160,9 +164,36 @@ async fn handle_delivery<S: crate::CallerState>(
     }
 }
 
+/// The headers of a delivered request. A missing or unreadable `x-caller` is anonymous; a
+/// missing `x-deadline`, none (a sender of an older version: its `expiration` still holds).
+fn request_headers(delivery: &Delivery) -> Headers {
+    let properties = &delivery.properties;
+    let table = properties.headers().as_ref().map(|headers| headers.inner());
+    let text = |name: &str| match table?.get(name)? {
+        AMQPValue::LongString(text) => Some(text.to_string()),
+        _ => None,
+    };
+    let deadline = table.and_then(|table| match table.get(headers::DEADLINE)? {
+        AMQPValue::LongLongInt(millis) => Some(headers::from_millis(*millis)),
+        _ => None,
+    });
+    Headers {
+        caller: text(caller::HEADER).map(|value| Caller::from_header(&value)).unwrap_or_default(),
+        request_id: properties.message_id().as_ref().and_then(|id| uuid::Uuid::try_parse(id.as_str()).ok()),
+        input: text(headers::INPUT),
+        deadline,
+        redelivered: delivery.redelivered,
+    }
+}
+
 /// Moves an undecodable message to the service's dead-letter queue, keeping it transient
-/// (it may hold a password) and noting why in a header.
+/// (it may hold a password) and noting why in a header. One too big to keep is dropped: the
+/// dead-letter queue is for a human to read, and is bounded.
 async fn dead_letter(channel: &Channel, service: Service, delivery: &Delivery, reason: &str) -> lapin::Result<()> {
+    if delivery.data.len() > DEAD_LETTER_MAX_BYTES {
+        tracing::warn!(bytes = delivery.data.len(), reason, "dropping an undecodable message too big to dead-letter");
+        return Ok(());
+    }
     let mut headers = FieldTable::default();
     headers.insert("x-rpc-error".into(), AMQPValue::LongString(reason.into()));
     // Keep what tells the message apart, not the expiration: a dead letter waits for a human.

@@ -1,8 +1,8 @@
 //! `users.change_password`: replace a password when the current one is given.
 
-use entities::users;
+use entities::{users, write::Write};
 use rpc::{Envelope, ErrorCode, RpcError, RpcResult, error::OrInternal, events, users::ChangePassword};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use super::{find, not_found, session::end_all};
 use crate::{
@@ -42,7 +42,7 @@ pub async fn change_password(req: ChangePassword, ctx: Context) -> RpcResult<boo
     attempt.succeeded(&ctx.db).await?;
 
     let new_hash = password::hash(new_password).await.or_internal("hashing a password")?;
-    let transaction = ctx.db.begin().await.or_internal("starting a password change")?;
+    let mut write = Write::begin::<ChangePassword>(&ctx.db, &ctx.outbox, &ctx.request).await?;
     // Compare-and-set on the hash just verified: of two concurrent changes from the same
     // current password, one wins and the other learns its current password is no longer so.
     let updated = users::Entity::update_many()
@@ -51,19 +51,18 @@ pub async fn change_password(req: ChangePassword, ctx: Context) -> RpcResult<boo
         .col_expr(users::Column::UpdatedAt, Expr::value(entities::now()))
         .filter(users::Column::Id.eq(req.id))
         .filter(users::Column::PasswordHash.eq(current.password_hash))
-        .exec(&transaction)
+        .exec(&*write)
         .await
         .or_internal("storing a password hash")?;
     if updated.rows_affected == 0 {
-        drop(transaction);
+        drop(write);
         return Err(match find(&ctx.db, req.id).await? {
             None => not_found(req.id),
             Some(_) => wrong_password(),
         });
     }
-    end_all(&transaction, req.id).await?;
-    transaction.commit().await.or_internal("committing a password change")?;
-    ctx.events.publish(Envelope::new(events::USER_SESSIONS_ENDED, req.id, None)).await;
-    ctx.events.publish(Envelope::new(events::USER_UPDATED, req.id, None)).await;
-    Ok(true)
+    end_all(&*write, req.id).await?;
+    write.announce(Envelope::new(events::USER_SESSIONS_ENDED, req.id, None));
+    write.announce(Envelope::new(events::USER_UPDATED, req.id, None));
+    write.commit(true).await
 }

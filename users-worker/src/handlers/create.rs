@@ -1,6 +1,6 @@
-//! `users.create`: parse, find a redelivered request's row, or hash and insert.
+//! `users.create`: parse, answer a redelivered request as the first time, or hash and insert.
 
-use entities::users;
+use entities::{inbox, users, write::Write};
 use rpc::{
     Envelope, RpcResult,
     error::OrInternal,
@@ -15,8 +15,8 @@ use crate::{
     validation::{Cpf, Email, FullName, NickName, Password, PhoneNumber, field},
 };
 
-/// Creates the user `req.id`, or answers the row a previous delivery of the same request
-/// created (without publishing `user.created` again).
+/// Creates the user `req.id`, or answers what a previous delivery of the same request
+/// answered (without announcing `user.created` again).
 pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
     // The contract's order: the first failing field is the one reported.
     let nick_name = NickName::parse(&req.nick_name)?;
@@ -26,8 +26,8 @@ pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
     let email = Email::parse(&req.email)?;
     let phone_number = PhoneNumber::parse(&req.phone_number)?;
 
-    if let Some(row) = find(&ctx.db, req.id).await? {
-        return Ok(to_user(row));
+    if let Some(answer) = inbox::replay::<CreateUser>(&ctx.db, &ctx.request).await? {
+        return Ok(answer);
     }
     let password_hash = password::hash(password).await.or_internal("hashing a password")?;
     let now = entities::now();
@@ -45,23 +45,25 @@ pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
         admin: Set(false),
         password_request_id: Set(None),
     };
-    match row.insert(&ctx.db).await {
+    let mut write = Write::begin::<CreateUser>(&ctx.db, &ctx.outbox, &ctx.request).await?;
+    let error = match row.insert(&*write).await {
         Ok(row) => {
-            ctx.events.publish(Envelope::new(events::USER_CREATED, row.id, None)).await;
-            Ok(to_user(row))
+            write.announce(Envelope::new(events::USER_CREATED, row.id, None));
+            return write.commit(to_user(row)).await;
         }
-        Err(error) => match unique_violation(&error) {
-            // A row with our id means a twin delivery of this request committed first, whichever
-            // index the database names: when every value clashes, SQLite reports `users.email`
-            // as readily as `users.id`.
-            Some(violation) => match (find(&ctx.db, req.id).await?, violation) {
-                (Some(row), _) => Ok(to_user(row)),
-                (None, UniqueViolation::Field(field)) => Err(conflict(field)),
-                (None, UniqueViolation::PrimaryKey) => {
-                    Err(error).or_internal("inserting a user whose id clashed, then vanished")
-                }
-            },
-            None => Err(error).or_internal("inserting a user"),
+        Err(error) => error,
+    };
+    // The transaction is spoilt (on PostgreSQL): what follows reads outside it.
+    drop(write);
+    match unique_violation(&error) {
+        // A row with our id means a twin delivery of this request committed first, whichever
+        // index the database names: when every value clashes, SQLite reports `users.email`
+        // as readily as `users.id`.
+        Some(violation) => match (find(&ctx.db, req.id).await?, violation) {
+            (Some(row), _) => Ok(to_user(row)),
+            (None, UniqueViolation::Field(field)) => Err(conflict(field)),
+            (None, UniqueViolation::PrimaryKey) => Err(error).or_internal("inserting a user whose id clashed, then vanished"),
         },
+        None => Err(error).or_internal("inserting a user"),
     }
 }

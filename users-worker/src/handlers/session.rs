@@ -1,6 +1,6 @@
 //! `users.session` and `users.end_session`: what a token stands for, and logout.
 
-use entities::{sessions, users};
+use entities::{sessions, users, write::Write};
 use rpc::{
     Caller, Envelope, RpcError, RpcResult,
     error::OrInternal,
@@ -38,9 +38,10 @@ pub async fn end_session(req: EndSession, ctx: Context) -> RpcResult<bool> {
     if !caller.may_touch(row.user_id)? {
         return Err(RpcError::not_found("no such session"));
     }
-    sessions::Entity::delete_by_id(row.id).exec(&ctx.db).await.or_internal("ending a session")?;
-    ctx.events.publish(Envelope::new(events::SESSION_ENDED, row.id, Some(row.user_id))).await;
-    Ok(true)
+    let mut write = Write::begin::<EndSession>(&ctx.db, &ctx.outbox, &ctx.request).await?;
+    sessions::Entity::delete_by_id(row.id).exec(&*write).await.or_internal("ending a session")?;
+    write.announce(Envelope::new(events::SESSION_ENDED, row.id, Some(row.user_id)));
+    write.commit(true).await
 }
 
 /// Ends every session of `user_id` (a password change, a deletion), inside `db`'s

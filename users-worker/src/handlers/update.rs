@@ -1,14 +1,15 @@
 //! `users.update`: change the given fields of one user.
 
+use entities::{inbox, users, write::Write};
 use rpc::{
     Envelope, RpcResult,
     error::OrInternal,
     events,
     users::{UpdateUser, User},
 };
-use sea_orm::{ActiveModelTrait, DbErr, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, IntoActiveModel, QuerySelect, Set};
 
-use super::{UniqueViolation, conflict, find, not_found, to_user, unique_violation};
+use super::{UniqueViolation, conflict, not_found, to_user, unique_violation};
 use crate::{
     Context,
     validation::{Cpf, Email, FullName, NickName, PhoneNumber},
@@ -21,12 +22,22 @@ pub async fn update(req: UpdateUser, ctx: Context) -> RpcResult<User> {
     if !ctx.caller.may_touch(req.id)? {
         return Err(not_found(req.id));
     }
-    let current = find(&ctx.db, req.id).await?.ok_or_else(|| not_found(req.id))?;
     let nick_name = req.nick_name.as_deref().map(NickName::parse).transpose()?;
     let full_name = req.full_name.as_deref().map(FullName::parse).transpose()?;
     let cpf = req.cpf.as_deref().map(Cpf::parse).transpose()?;
     let email = req.email.as_deref().map(Email::parse).transpose()?;
     let phone_number = req.phone_number.as_deref().map(PhoneNumber::parse).transpose()?;
+    if let Some(answer) = inbox::replay::<UpdateUser>(&ctx.db, &ctx.request).await? {
+        return Ok(answer);
+    }
+    let mut write = Write::begin::<UpdateUser>(&ctx.db, &ctx.outbox, &ctx.request).await?;
+    // FOR UPDATE on PostgreSQL: the answer is the row as this update left it.
+    let current = users::Entity::find_by_id(req.id)
+        .lock_exclusive()
+        .one(&*write)
+        .await
+        .or_internal("reading a user to update")?
+        .ok_or_else(|| not_found(req.id))?;
 
     // Only differing values are set, so the UPDATE touches only them: a concurrent update of
     // other fields is not undone by stale values read above.
@@ -52,10 +63,10 @@ pub async fn update(req: UpdateUser, ctx: Context) -> RpcResult<User> {
     }
     row.updated_at = Set(entities::now());
 
-    match row.update(&ctx.db).await {
+    match row.update(&*write).await {
         Ok(row) => {
-            ctx.events.publish(Envelope::new(events::USER_UPDATED, row.id, None)).await;
-            Ok(to_user(row))
+            write.announce(Envelope::new(events::USER_UPDATED, row.id, None));
+            write.commit(to_user(row)).await
         }
         // Deleted since we read it.
         Err(DbErr::RecordNotUpdated) => Err(not_found(req.id)),

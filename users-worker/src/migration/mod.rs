@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_users;
 mod m20261201_000001_identity;
+mod m20261202_000001_outbox_inbox;
 
 /// The PostgreSQL advisory lock taken while migrating: replicas starting together wait for
 /// each other. The bytes spell "users", so it cannot collide with the orders service's key
@@ -16,6 +17,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_create_users::Migration), Box::new(m20261201_000001_identity::Migration)]
+        vec![
+            Box::new(m20261121_000001_create_users::Migration),
+            Box::new(m20261201_000001_identity::Migration),
+            Box::new(m20261202_000001_outbox_inbox::Migration),
+        ]
     }
 }
