@@ -21,7 +21,7 @@ use crate::{
         store::{MemoryStore, RedisStore, Store, generation_ttl},
     },
     config::Config,
-    graphql::{Gateway, build_schema, build_schema_validating, loaders::Lookups},
+    graphql::{Gateway, build_schema, build_schema_validating, idempotency::Idempotency, loaders::Lookups},
     http::{cors::Cors, router},
     metrics::Metrics,
     request::persisted::PersistedQueries,
@@ -78,10 +78,12 @@ impl Application {
             Arc::new(PersistedQueries::new(redis, &config.cache_key_prefix, timeout, metrics.clone()));
         services
             .spawn(cache.clone().flush_invalidations(Duration::from_millis(250), services_shutdown.clone()).map(Ok));
+        let secret = auth_secret(&config)?;
         let auth = Arc::new(Auth::new(
-            Tokens::new(auth_secret(&config)?.bytes(), config.token_ttl())?,
+            Tokens::new(secret.bytes(), config.token_ttl())?,
             Duration::from_secs(config.session_check_seconds),
         ));
+        let idempotency = Arc::new(Idempotency::new(secret.bytes()));
         services.spawn(
             on_events(
                 broker.clone(),
@@ -93,7 +95,7 @@ impl Application {
             )
             .map(Ok),
         );
-        let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone(), auth: auth.clone() };
+        let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone(), auth: auth.clone(), idempotency };
         let validated_schema = build_schema_validating(Some(gateway.clone()), &config.limits, ValidationMode::Fast);
         let schema = build_schema(Some(gateway), &config.limits);
         let lookups = Arc::new(Lookups::new(&rpc, usize::from(config.rpc_lookups_in_flight)));

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod coalesce;
 pub mod complexity;
 pub mod error;
+pub mod idempotency;
 pub mod loaders;
 pub mod orders;
 pub mod pagination;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use rpc::{Caller, RpcClient};
 
 use self::error::RpcResultExt;
+use self::idempotency::Idempotency;
 use self::loaders::Loaders;
 use crate::auth::{Auth, Authentication};
 use crate::cache::{FieldCache, keys::Keys};
@@ -37,6 +39,7 @@ pub struct Gateway {
     pub rpc: RpcClient,
     pub cache: Arc<FieldCache>,
     pub auth: Arc<Auth>,
+    pub idempotency: Arc<Idempotency>,
 }
 
 /// Who one request is for, and what it calls and caches with: in each request's data.
@@ -116,7 +119,8 @@ impl Gateway {
         Self::write_with(ctx, Self::rpc(ctx)?, request, stale).await
     }
 
-    /// [`Self::write`] with `rpc`'s caller.
+    /// [`Self::write`] with `rpc`'s caller. With an `Idempotency-Key`, the write goes as this
+    /// field's request of that key (see [`idempotency`]).
     pub async fn write_with<M: rpc::Method>(
         ctx: &Context<'_>,
         rpc: &RpcClient,
@@ -124,6 +128,7 @@ impl Gateway {
         stale: impl FnOnce(&Keys) -> Vec<String>,
     ) -> async_graphql::Result<M::Response> {
         let cache = Self::cache(ctx)?;
+        let rpc = ctx.data::<Gateway>()?.idempotency.client(ctx, rpc)?;
         let result = rpc.call(request).await;
         cache.after_write(&result, stale(&cache.keys)).await;
         result.gql()

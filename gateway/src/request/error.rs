@@ -40,6 +40,8 @@ pub enum RequestError {
     VariablesNotAnObject,
     #[error("`extensions` is not a JSON object")]
     ExtensionsNotAnObject,
+    #[error("an Idempotency-Key is 1 to 255 visible ASCII characters")]
+    BadIdempotencyKey,
     #[error("a batch holds at most {max} operations; this one holds {held}")]
     BatchTooLarge { max: usize, held: usize },
     #[error("GraphiQL is turned off on this server")]
@@ -103,6 +105,7 @@ impl RequestError {
             | Self::NoQueryParameter
             | Self::VariablesNotAnObject
             | Self::ExtensionsNotAnObject
+            | Self::BadIdempotencyKey
             | Self::PersistedQueryMismatch
             | Self::PersistedQueryMalformed => code::BAD_REQUEST,
             Self::BatchTooLarge { .. } => code::BATCH_TOO_LARGE,
@@ -143,6 +146,7 @@ impl RequestError {
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotGraphql(_)
+            | Self::BadIdempotencyKey
             | Self::NoQuery
             | Self::NoQueryParameter
             | Self::VariablesNotAnObject

@@ -11,6 +11,7 @@ use crate::{
     auth::Authentication,
     graphql::{
         Requester,
+        idempotency::IdempotencyKey,
         error::{add_request_error_codes, finish_errors},
         loaders::{Loaders, RequestScope},
     },
@@ -19,13 +20,22 @@ use crate::{
 
 /// Runs one prepared request. Also tells whether it failed as a whole (failed to validate or
 /// coerce its variables), before any field ran.
-pub async fn execute(state: &AppState, id: &RequestId, auth: &Authentication, prepared: Prepared) -> (Response, bool) {
+pub async fn execute(
+    state: &AppState,
+    id: &RequestId,
+    auth: &Authentication,
+    prepared: Prepared,
+    key: Option<IdempotencyKey>,
+) -> (Response, bool) {
     let (request, validation) = Validation::of(prepared);
     let schema = validation.schema(state);
     let scope = RequestScope::default();
     let requester = Requester::new(auth.clone(), &state.rpc, &state.cache.keys);
     let loaders = Loaders::new(&scope, &state.lookups, &state.cache, &requester);
     let mut request = request.data(loaders).data(requester);
+    if let Some(key) = key {
+        request = request.data(key);
+    }
     // The text stays here, for `nulls` to read the document again if a field fails: async-graphql
     // runs the parsed document the prepare stage gave the request, and no extension of ours
     // reads the text.

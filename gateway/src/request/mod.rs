@@ -35,7 +35,19 @@ use axum::{
 };
 
 use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString};
-use crate::{auth::Authentication, serve::ClientAddress, state::AppState};
+use crate::{auth::Authentication, graphql::idempotency::IdempotencyKey, serve::ClientAddress, state::AppState};
+
+/// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters, as the IETF draft
+/// (and Stripe) take them.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, RequestError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().map_err(|_| RequestError::BadIdempotencyKey)?;
+    let visible = key.bytes().all(|byte| byte.is_ascii_graphic() || byte == b' ');
+    if key.is_empty() || key.len() > 255 || !visible {
+        return Err(RequestError::BadIdempotencyKey);
+    }
+    Ok(Some(key.to_owned()))
+}
 
 /// Who the request is for, from its `Authorization` header (see [`crate::auth`]): settled
 /// when its first operation is about to run, so a request refused before (unreadable, over a
@@ -75,18 +87,20 @@ async fn post_stages(
     let response_type = ResponseType::negotiate(request.headers())?;
     negotiate::check_content_type(request.headers())?;
     let auth = LazyAuth::new(request.headers(), request.extensions().get::<ClientAddress>().copied());
+    let key = idempotency_key(request.headers())?;
+    let keyed = |operation| key.clone().map(|key| IdempotencyKey { key, operation });
     let batch = read::body(request, bounds).await?;
     limits::check_batch(&batch, bounds)?;
     let (body, outcome) = match batch {
         BatchRequest::Single(request) => {
-            let (response, outcome) = operation(state, id, &auth, request).await;
+            let (response, outcome) = operation(state, id, &auth, request, keyed(0)).await;
             (BatchResponse::Single(response), outcome)
         }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             let mut outcome = Outcome::default();
-            for request in requests {
-                let (response, of_one) = operation(state, id, &auth, request).await;
+            for (index, request) in requests.into_iter().enumerate() {
+                let (response, of_one) = operation(state, id, &auth, request, keyed(index)).await;
                 outcome.failed |= of_one.failed;
                 outcome.uncacheable |= of_one.uncacheable;
                 responses.push(response);
@@ -128,7 +142,8 @@ async fn get_stages(
     };
     validate::check_get(&mut prepared.request)?;
     let auth = LazyAuth::new(headers, client);
-    let (response, request_failed) = execute::execute(state, id, auth.get(state).await, prepared).await;
+    // No mutation comes over GET: an Idempotency-Key has nothing to do here.
+    let (response, request_failed) = execute::execute(state, id, auth.get(state).await, prepared, None).await;
     Ok(respond::graphql(id, response_type, request_failed, &BatchResponse::Single(response)))
 }
 
@@ -153,10 +168,16 @@ impl Outcome {
 }
 
 /// One operation, from its document to its response.
-async fn operation(state: &AppState, id: &RequestId, auth: &LazyAuth, request: Request) -> (Response, Outcome) {
+async fn operation(
+    state: &AppState,
+    id: &RequestId,
+    auth: &LazyAuth,
+    request: Request,
+    key: Option<IdempotencyKey>,
+) -> (Response, Outcome) {
     match prepare(state, request).await {
         Ok(prepared) => {
-            let (response, failed) = execute::execute(state, id, auth.get(state).await, prepared).await;
+            let (response, failed) = execute::execute(state, id, auth.get(state).await, prepared, key).await;
             (response, Outcome { failed, uncacheable: false })
         }
         Err(refusal) => refused(id, refusal),

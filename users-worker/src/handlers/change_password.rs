@@ -25,6 +25,10 @@ pub async fn change_password(req: ChangePassword, ctx: Context) -> RpcResult<boo
     if !ctx.caller.may_touch(req.id)? {
         return Err(not_found(req.id));
     }
+    // A client's retry with the same Idempotency-Key answers as the first time.
+    if let Some(answer) = entities::inbox::replay::<ChangePassword>(&ctx.db, &ctx.request).await? {
+        return Ok(answer);
+    }
     let current = find(&ctx.db, req.id).await?.ok_or_else(|| not_found(req.id))?;
     if current.password_request_id == Some(req.request_id) {
         return Ok(true);
