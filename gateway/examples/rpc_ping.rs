@@ -134,7 +134,7 @@ async fn measure(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // The deployment's own calls: `users.get` answers a signed-out caller nothing.
-    let client = Broker::from_url(Some(args.amqp_url))?
+    let client = Broker::amqp(&args.amqp_url)
         .client("bench-rpc-ping", Duration::from_secs(5))
         .as_caller(rpc::Caller::Service);
     // The client connects in the background: wait until a ping comes back.

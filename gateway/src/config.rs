@@ -20,6 +20,10 @@ pub struct Config {
     #[arg(long, env = "AMQP_URL")]
     pub amqp_url: Option<String>,
 
+    /// How the durable queues on RabbitMQ are declared (`AMQP_QUEUE_TYPE`, `AMQP_DELIVERY_LIMIT`).
+    #[command(flatten)]
+    pub topology: rpc::amqp::Topology,
+
     /// The users service's database, in embedded mode. Unset: `users.db` (SQLite) under DATA_DIR.
     #[cfg(feature = "embedded")]
     #[arg(long, env = "USERS_DATABASE_URL")]

@@ -51,7 +51,7 @@ impl Application {
         );
         let cors = Cors::new(&config.cors_allowed_origins)?;
         let metrics = Metrics::new();
-        let broker = Broker::from_url(config.amqp_url.clone())?;
+        let broker = Broker::from_url(config.amqp_url.as_deref(), config.topology);
         let services_shutdown = CancellationToken::new();
         let mut services = JoinSet::new();
         let rpc = broker.client("gateway", config.rpc_timeout()).with_observer({

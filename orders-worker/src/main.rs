@@ -17,6 +17,8 @@ struct Config {
     /// RabbitMQ, vhost included. Required, except by `migrate`.
     #[arg(long, env)]
     amqp_url: Option<String>,
+    #[command(flatten)]
+    topology: rpc::amqp::Topology,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let app = Application::build(config.options).await?;
     let Some(amqp_url) = amqp_url else { return Ok(()) };
     tracing::info!(amqp = %redact_url(&amqp_url), prefetch, "serving orders.rpc");
-    let broker = rpc::Broker::from_url(Some(amqp_url))?;
+    let broker = rpc::Broker::from_url(Some(&amqp_url), config.topology);
     app.run_until_stopped(&broker, rpc::process::shutdown_on_signal()).await
 }
 

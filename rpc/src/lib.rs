@@ -55,18 +55,18 @@ pub enum Broker {
 }
 
 impl Broker {
-    /// RabbitMQ when `AMQP_URL` is set (one address or several, comma-separated; queues as
-    /// `AMQP_QUEUE_TYPE` says), otherwise a fresh in-process hub.
-    pub fn from_url(url: Option<String>) -> anyhow::Result<Self> {
-        Ok(match url {
-            Some(url) => Self::Amqp(amqp::Settings::from_url(&url)?),
+    /// RabbitMQ when `AMQP_URL` is set (one address or several, comma-separated), its queues
+    /// declared as `topology` says; otherwise a fresh in-process hub.
+    pub fn from_url(url: Option<&str>, topology: amqp::Topology) -> Self {
+        match url {
+            Some(url) => Self::Amqp(amqp::Settings::new(url, topology)),
             None => Self::Local(local::LocalHub::default()),
-        })
+        }
     }
 
     /// RabbitMQ at `url` (one address or several, comma-separated) with classic queues.
     pub fn amqp(url: &str) -> Self {
-        Self::Amqp(amqp::Settings { urls: amqp::split_urls(url), topology: amqp::Topology::default() })
+        Self::from_url(Some(url), amqp::Topology::default())
     }
 
     pub fn is_embedded(&self) -> bool {

@@ -17,6 +17,8 @@ struct Config {
     /// RabbitMQ, vhost included. No default: required to serve (not to `migrate`).
     #[arg(long, env)]
     amqp_url: Option<String>,
+    #[command(flatten)]
+    topology: rpc::amqp::Topology,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
         // With a broker, gateways hear of it at once; without, once a worker's relay sends it,
         // or when they next look the user's sessions up.
         let events = match config.amqp_url {
-            Some(url) => Some(rpc::Broker::from_url(Some(url))?.publisher("users-admin")),
+            Some(url) => Some(rpc::Broker::from_url(Some(&url), config.topology).publisher("users-admin")),
             None => None,
         };
         let found = users_worker::admin::run(&db, events, nick_name, admin).await?;
@@ -60,6 +62,6 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     tracing::info!(broker = redact_url(&amqp_url), prefetch, "users worker starting");
-    let broker = rpc::Broker::from_url(Some(amqp_url))?;
+    let broker = rpc::Broker::from_url(Some(&amqp_url), config.topology);
     app.run_until_stopped(&broker, shutdown_on_signal()).await
 }

@@ -62,10 +62,14 @@ impl Worker {
 /// The users worker as its binary runs it (`users_worker::Application`), on this broker and
 /// database.
 pub async fn start_users_worker(url: &str, database_url: &str) -> Worker {
+    start_users_worker_on(Broker::amqp(url), database_url).await
+}
+
+/// [`start_users_worker`] on a broker of the test's making (several addresses, quorum queues).
+pub async fn start_users_worker_on(broker: Broker, database_url: &str) -> Worker {
     let app = users_worker::Application::build(users_worker::Options::with_database(database_url))
         .await
         .expect("users database opens");
-    let broker = Broker::amqp(url);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let handle = tokio::spawn(async move { app.run_until_stopped(&broker, token).await.expect("users worker") });
@@ -75,12 +79,16 @@ pub async fn start_users_worker(url: &str, database_url: &str) -> Worker {
 /// The orders worker as its binary runs it (`orders_worker::Application`), on this broker and
 /// database, waiting `timeout` for the users service.
 pub async fn start_orders_worker(url: &str, database_url: &str, timeout: Duration) -> Worker {
+    start_orders_worker_on(Broker::amqp(url), database_url, timeout).await
+}
+
+/// [`start_orders_worker`] on a broker of the test's making (several addresses, quorum queues).
+pub async fn start_orders_worker_on(broker: Broker, database_url: &str, timeout: Duration) -> Worker {
     let options = orders_worker::Options {
         rpc_timeout_ms: u64::try_from(timeout.as_millis()).expect("a timeout in milliseconds fits u64"),
         ..orders_worker::Options::with_database(database_url)
     };
     let app = orders_worker::Application::build(options).await.expect("orders database opens");
-    let broker = Broker::amqp(url);
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let handle = tokio::spawn(async move { app.run_until_stopped(&broker, token).await.expect("orders worker") });
@@ -130,8 +138,10 @@ async fn spawn_app_on(backend: Backend, amqp_url: Option<&str>, configure: impl 
                 TestDatabase::create(test_support::Backend::Postgres, "e2e_users").await,
                 TestDatabase::create(test_support::Backend::Postgres, "e2e_orders").await,
             );
-            let users_worker = start_users_worker(&amqp_url, &users_db.url).await;
-            let orders_worker = start_orders_worker(&amqp_url, &orders_db.url, config.rpc_timeout()).await;
+            // The workers declare the queues as the gateway does (`config.topology`).
+            let broker = || Broker::from_url(Some(&amqp_url), config.topology);
+            let users_worker = start_users_worker_on(broker(), &users_db.url).await;
+            let orders_worker = start_orders_worker_on(broker(), &orders_db.url, config.rpc_timeout()).await;
             config.amqp_url = Some(amqp_url.clone());
             Some(Stack {
                 amqp_url,

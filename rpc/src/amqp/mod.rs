@@ -31,7 +31,8 @@ pub use worker::{ServeOptions, serve};
 
 use crate::Service;
 
-/// The kind of the durable queues (requests, dead letters, services' event queues).
+/// The kind of the durable queues (requests, dead letters, services' event queues):
+/// `AMQP_QUEUE_TYPE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueueType {
     /// One node's queues: what a single broker runs.
@@ -41,13 +42,29 @@ pub enum QueueType {
     Quorum,
 }
 
+impl std::str::FromStr for QueueType {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "classic" => Ok(Self::Classic),
+            "quorum" => Ok(Self::Quorum),
+            other => Err(format!("a queue type is `classic` or `quorum`, not {other:?}")),
+        }
+    }
+}
+
 /// How the durable queues are declared. Every side declares them alike (whoever comes first
-/// creates them), so every process of a deployment must be given the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// creates them), so every process of a deployment must be given the same: every binary reads
+/// it from the same environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct Topology {
+    /// `classic`, or `quorum` for a RabbitMQ cluster (replicated queues that survive a node).
+    #[arg(long = "amqp-queue-type", env = "AMQP_QUEUE_TYPE", default_value = "classic")]
     pub queue_type: QueueType,
     /// Quorum queues: after this many deliveries a request goes to the dead-letter queue
     /// rather than to yet another worker (a message that crashes every worker that takes it).
+    #[arg(long = "amqp-delivery-limit", env = "AMQP_DELIVERY_LIMIT", default_value_t = Topology::DELIVERY_LIMIT)]
     pub delivery_limit: u32,
 }
 
@@ -65,23 +82,6 @@ impl Topology {
     /// The most bytes a dead-letter queue keeps, all messages together; the oldest go first.
     pub const DEAD_LETTER_BYTES_KEPT: i64 = 16 * 1024 * 1024;
 
-    /// `AMQP_QUEUE_TYPE` (`classic`, the default, or `quorum`) and `AMQP_DELIVERY_LIMIT`.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let queue_type = match std::env::var("AMQP_QUEUE_TYPE").as_deref() {
-            Err(_) | Ok("" | "classic") => QueueType::Classic,
-            Ok("quorum") => QueueType::Quorum,
-            Ok(other) => anyhow::bail!("AMQP_QUEUE_TYPE must be `classic` or `quorum`, not {other:?}"),
-        };
-        let delivery_limit = match std::env::var("AMQP_DELIVERY_LIMIT") {
-            Err(_) => Self::DELIVERY_LIMIT,
-            Ok(limit) => limit
-                .parse()
-                .ok()
-                .filter(|limit| *limit > 0)
-                .ok_or_else(|| anyhow::anyhow!("AMQP_DELIVERY_LIMIT must be a positive number, not {limit:?}"))?,
-        };
-        Ok(Self { queue_type, delivery_limit })
-    }
 
     /// The arguments of a durable queue of this topology.
     fn durable_queue(self) -> FieldTable {
@@ -125,9 +125,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `AMQP_URL` (one address or several, comma-separated) with the topology of the environment.
-    pub fn from_url(url: &str) -> anyhow::Result<Self> {
-        Ok(Self { urls: split_urls(url), topology: Topology::from_env()? })
+    /// `AMQP_URL` (one address or several, comma-separated), its queues declared so.
+    pub fn new(url: &str, topology: Topology) -> Self {
+        Self { urls: split_urls(url), topology }
     }
 }
 
