@@ -38,6 +38,10 @@ cleanup() {
     while read -r name; do
       rabbitmqctl -n "$name@localhost" stop >/dev/null 2>&1 && say "stopped leftover RabbitMQ node $name"
     done < <(epmd -names 2>/dev/null | awk '$1 == "name" { print $2 }' | grep -F -- "gqlmq-node-$TEST_RUN_ID-")
+    # Private PostgreSQL clusters (test_support::PrivatePostgres) are named gqlmq-pg-<id>-...
+    while read -r version name; do
+      pg_dropcluster --stop "$version" "$name" && say "dropped leftover PostgreSQL cluster $name"
+    done < <(pg_lsclusters -h 2>/dev/null | awk '{ print $1, $2 }' | grep -F -- "gqlmq-pg-$TEST_RUN_ID-")
     while read -r name; do
       psql_admin -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" && say "dropped leftover database $name"
     done < <(psql_admin -c "SELECT datname FROM pg_database WHERE strpos(datname, '_${TEST_RUN_ID}_') > 0")

@@ -25,7 +25,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // sqlx pings every pooled connection before handing it out: a database round trip
         // in front of every query. Only one that sat idle a while is worth checking; a
         // connection that broke since is found by its query failing, and is then dropped.
-        .test_before_acquire_if_idle_for(std::time::Duration::from_secs(5));
+        .test_before_acquire_if_idle_for(std::time::Duration::from_secs(5))
+        // A database that is down fails a request (SERVICE_UNAVAILABLE) within a caller's
+        // usual deadline, rather than after sqlx's 30 s of connecting again.
+        .acquire_timeout(std::time::Duration::from_secs(5));
     // sqlx waits up to 5 s for a SQLite lock by default (busy_timeout on every connection).
     let db = Database::connect(options).await?;
     if db.get_database_backend() == DatabaseBackend::Sqlite {

@@ -12,10 +12,13 @@ use std::{
     collections::HashSet,
     future::Future,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
-use entities::orders::{deleted_user, order};
+use entities::{
+    orders::{deleted_user, order},
+    write::Write,
+};
 use futures_util::FutureExt;
 use orders_worker::{
     Context,
@@ -23,13 +26,13 @@ use orders_worker::{
     handlers::{create_order, delete_order, get_orders, list_orders, orders_of_users, update_order},
 };
 use rpc::{
-    Envelope, ErrorCode, Page, PageExtras, RpcClient, RpcError, RpcResult, Service,
+    Caller, Envelope, ErrorCode, Headers, Page, PageExtras, RequestState, RpcClient, RpcError, RpcResult, Service,
     events::{ORDER_CREATED, ORDER_DELETED, ORDER_UPDATED, USER_DELETED},
     local::LocalHub,
     orders::{CreateOrder, DeleteOrder, GetOrders, ListOrders, Order, OrdersOfUsers, UpdateOrder, UserOrdersKey},
     users::{GetUsers, User},
 };
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
 use test_support::{Backend, with_test_database};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -255,6 +258,8 @@ test_support::on_both_backends! {
     a_refused_update_changes_nothing,
     update_and_delete_of_an_unknown_order_answer_not_found,
     delete_removes_the_order_and_announces_it,
+    a_redelivered_delete_answers_true_again_and_announces_once,
+    a_write_whose_deadline_passes_before_it_commits_changes_nothing,
     get_answers_each_existing_order_once,
     get_refuses_more_than_a_thousand_ids,
     list_pages_through_all_orders_or_one_users_orders_by_id,
@@ -490,6 +495,49 @@ async fn delete_removes_the_order_and_announces_it(app: TestApp) {
     assert_eq!(left, vec![kept]);
     assert_code(delete_order(DeleteOrder { id: gone.id }, app.ctx.clone()).await, ErrorCode::NotFound);
     assert_eq!(app.events().await, Vec::new());
+}
+
+async fn a_redelivered_delete_answers_true_again_and_announces_once(app: TestApp) {
+    let user = app.new_user();
+    let order = app.order(user).await;
+    let first = Headers { caller: Caller::Service, request_id: Some(Uuid::now_v7()), ..Headers::default() };
+    let ctx = |headers: &Headers| app.ctx.for_request(headers.clone());
+    assert_eq!(delete_order(DeleteOrder { id: order.id }, ctx(&first)).await, Ok(true));
+    assert_eq!(app.events().await, vec![Envelope::new(ORDER_DELETED, order.id, Some(user))]);
+    // The broker gives the same request again (its first worker died before the ack).
+    let redelivered = Headers { redelivered: true, ..first.clone() };
+    assert_eq!(delete_order(DeleteOrder { id: order.id }, ctx(&redelivered)).await, Ok(true));
+    assert_eq!(app.events().await, Vec::new(), "a redelivery announces nothing again");
+    // Another request for the same order finds nothing.
+    let another = Headers { request_id: Some(Uuid::now_v7()), ..first };
+    assert_code(delete_order(DeleteOrder { id: order.id }, ctx(&another)).await, ErrorCode::NotFound);
+}
+
+/// A worker paused between its statements and its COMMIT (GC, VM steal, SIGSTOP) resumes
+/// after its caller's deadline: the write does not commit, and it announces nothing.
+async fn a_write_whose_deadline_passes_before_it_commits_changes_nothing(app: TestApp) {
+    let user = app.new_user();
+    let order = app.order(user).await;
+    let deadline = SystemTime::now() + Duration::from_millis(300);
+    let headers =
+        Headers { caller: Caller::Service, request_id: Some(Uuid::now_v7()), deadline: Some(deadline), ..Headers::default() };
+    let mut write = Write::begin::<UpdateOrder>(&app.ctx.db, &app.ctx.outbox, &headers).await.unwrap();
+    order::Entity::update_many()
+        .col_expr(order::Column::ItemQuantity, Expr::value(9))
+        .filter(order::Column::Id.eq(order.id))
+        .exec(&*write)
+        .await
+        .unwrap();
+    write.announce(Envelope::new(ORDER_UPDATED, order.id, Some(user)));
+    // The pause.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_code(write.commit(true).await, ErrorCode::ServiceUnavailable);
+    let stored = order::Entity::find_by_id(order.id).one(&app.ctx.db).await.unwrap().unwrap();
+    assert_eq!(stored.item_quantity, 2, "the late write committed");
+    assert_eq!(app.events().await, Vec::new());
+    // A request already past its deadline does not even begin.
+    let late = Headers { deadline: Some(SystemTime::now() - Duration::from_millis(1)), ..headers };
+    assert_code(Write::begin::<UpdateOrder>(&app.ctx.db, &app.ctx.outbox, &late).await.map(drop), ErrorCode::ServiceUnavailable);
 }
 
 async fn get_answers_each_existing_order_once(app: TestApp) {

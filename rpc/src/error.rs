@@ -165,19 +165,21 @@ mod database {
 
     /// PostgreSQL's SQLSTATEs of errors that pass: class 08 (connection), 53 (resources),
     /// 57 (operator intervention: shutting down, starting up, a statement cancelled by its
-    /// timeout), serialization failures and deadlocks; SQLite's BUSY and LOCKED.
+    /// timeout), a session ended for idling in its transaction past its deadline (25P03, and
+    /// PostgreSQL 17's transaction timeout, 25P04), serialization failures and deadlocks;
+    /// SQLite's BUSY and LOCKED.
     pub(super) fn is_transient_code(code: &str) -> bool {
         code.starts_with("08")
             || code.starts_with("53")
             || code.starts_with("57")
-            || matches!(code, "40001" | "40P01" | "55P03" | "5" | "6" | "517" | "262")
+            || matches!(code, "25P03" | "25P04" | "40001" | "40P01" | "55P03" | "5" | "6" | "517" | "262")
     }
 
     #[cfg(test)]
     mod tests {
         #[test]
         fn restarts_and_cancelled_statements_pass_and_broken_rules_do_not() {
-            for code in ["08006", "57P01", "57P03", "57014", "53300", "40001", "5"] {
+            for code in ["08006", "57P01", "57P03", "57014", "25P03", "53300", "40001", "5"] {
                 assert!(super::is_transient_code(code), "{code}");
             }
             for code in ["23505", "42601", "22P02", "19"] {

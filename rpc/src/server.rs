@@ -159,7 +159,29 @@ impl<S: RequestState> Router<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_reason;
+    use std::{
+        sync::atomic::{AtomicUsize, Ordering},
+        time::{Duration, SystemTime},
+    };
+
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Count;
+    crate::method!(Count, Users, "test.count", usize);
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_is_never_started() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let router = Router::new(runs.clone())
+            .route(|_: Count, runs: Arc<AtomicUsize>| async move { Ok(runs.fetch_add(1, Ordering::SeqCst) + 1) });
+        let late = Headers { deadline: Some(SystemTime::now() - Duration::from_millis(1)), ..Headers::default() };
+        assert!(matches!(router.handle("test.count", late, b"null"), Err(Refused::Expired)));
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        let in_time = Headers { deadline: Some(SystemTime::now() + Duration::from_secs(60)), ..Headers::default() };
+        let Ok(reply) = router.handle("test.count", in_time, b"null") else { panic!("a request in time runs") };
+        assert_eq!(codec::decode_reply::<usize>(&reply.await), Ok(1));
+    }
 
     #[test]
     fn the_reason_a_body_is_refused_quotes_none_of_its_values() {

@@ -162,7 +162,13 @@ async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
     // A message that no method of the service can decode, sent the way a buggy client would.
     let connection = Connection::connect(&vhost.url, ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
+    // One too big to keep: the dead-letter queue is bounded, and this one is dropped.
     let properties = BasicProperties::default().with_type("test.echo".into());
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    channel
+        .basic_publish("".into(), "users.rpc".into(), BasicPublishOptions::default(), &huge, properties.clone())
+        .await
+        .unwrap();
     channel
         .basic_publish("".into(), "users.rpc".into(), BasicPublishOptions::default(), b"{not json", properties)
         .await
@@ -192,6 +198,18 @@ async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
     assert_eq!(counter.0.load(Ordering::SeqCst), 0);
     // And the worker still answers.
     assert_eq!(client.call(&Echo { text: "ok".into() }).await.unwrap(), "ok");
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_and_a_worker_given_several_addresses_use_one_that_answers() {
+    let vhost = Vhost::create("rpc").await;
+    // Nothing listens on port 1: the first address fails, the second is the broker.
+    let broker = Broker::amqp(&format!("amqp://guest:guest@127.0.0.1:1/%2f, {}", vhost.url));
+    let (shutdown, worker) = serve(&broker, Counter::default());
+    let client = broker.client("test", Duration::from_secs(10));
+    assert_eq!(client.call(&Echo { text: "over the second".into() }).await.unwrap(), "over the second");
     shutdown.cancel();
     worker.await.unwrap();
 }

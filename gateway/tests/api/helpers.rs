@@ -254,6 +254,9 @@ impl TestApp {
             .await;
         assert!(body.get("errors").is_none(), "{body}");
         self.set_admin(&nick_name, true).await;
+        // The command's `user.updated` waits in the outbox for the users service's relay: let
+        // it land before the admin signs in, or it would end the admin's kept session later.
+        self.wait_for_events("user.updated", 1.0).await;
         let token = self.login(&nick_name, "correct horse battery").await;
         // The gateway looks a session up once, then keeps it: do it now, so that a scenario
         // counting RPCs counts only its own.
@@ -334,6 +337,23 @@ impl TestApp {
 
     pub fn stack(&mut self) -> &mut Stack {
         self.stack.as_mut().expect("a distributed back end")
+    }
+
+    /// Takes the stack (workers, databases, broker) and the data folder out of the app, so that
+    /// [`TestApp::stop`] stops the gateway alone.
+    pub fn take_stack(&mut self) -> (Stack, tempfile::TempDir) {
+        let stack = self.stack.take().expect("a distributed app");
+        let data_dir = std::mem::replace(&mut self._data_dir, tempfile::tempdir().expect("temp dir"));
+        (stack, data_dir)
+    }
+
+    /// A gateway of `config` on a stack taken from another app ([`TestApp::take_stack`]),
+    /// sending `admin_token`; not waited for: the test says when it needs it ready.
+    pub async fn start_gateway_on(config: Config, stack: Stack, data_dir: tempfile::TempDir, admin_token: String) -> Self {
+        let mut app = start_gateway(config, Some(stack), data_dir).await;
+        app.http = client_for(&app.config, Some(&admin_token));
+        app.admin_token = admin_token;
+        app
     }
 
     pub async fn stop(mut self) {

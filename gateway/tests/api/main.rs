@@ -7,7 +7,9 @@
 mod access;
 mod broker_restart;
 mod cache;
+mod cluster;
 mod connections;
+mod database_restart;
 mod cors;
 mod field_errors;
 mod graphiql;
@@ -19,6 +21,7 @@ mod orders;
 mod outages;
 mod persisted_queries;
 mod persistence;
+mod reliability;
 mod routes;
 mod schema;
 mod throttling;
@@ -38,6 +41,9 @@ test_support::on_both_backends! {
     embedded => crate::helpers::Backend::Embedded,
     rabbitmq => crate::helpers::Backend::RabbitMq;
     cache::a_cache_hit_skips_the_broker,
+    reliability::a_create_order_retried_with_one_key_makes_one_order,
+    reliability::a_delete_retried_with_its_key_answers_true_again,
+    reliability::a_malformed_idempotency_key_is_a_bad_request,
     cache::a_hundred_updates_are_each_read_back_fresh,
     cache::lists_and_user_orders_are_fresh_after_creates,
     cache::a_cold_key_read_by_32_at_once_costs_one_rpc,
