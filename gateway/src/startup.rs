@@ -84,6 +84,9 @@ impl Application {
             Duration::from_secs(config.session_check_seconds),
         ));
         let idempotency = Arc::new(Idempotency::new(secret.bytes()));
+        // Until the shared cache's queue is joined and its backlog applied, the cache may be
+        // stale: nothing is read from it before then.
+        cache.set_caught_up(!shares_cache(&config));
         services.spawn(
             on_events(
                 broker.clone(),
@@ -218,6 +221,11 @@ const CACHE_EVENTS: [&str; 6] = [
 const SESSION_EVENTS: [&str; 4] =
     [events::SESSION_ENDED, events::USER_SESSIONS_ENDED, events::USER_DELETED, events::USER_UPDATED];
 
+/// Whether the field cache is shared with other gateways (Redis), and so fed by a durable queue.
+fn shares_cache(config: &Config) -> bool {
+    config.redis_url.is_some() && config.cache_ttl_seconds > 0
+}
+
 /// The durable queue that feeds a shared cache (Redis) its invalidations: one per cache (its
 /// key prefix), consumed by whichever gateways of it run. What the services change on their own
 /// (the `user.deleted` cascade) waits there while no gateway runs, so it reaches the cache
@@ -241,7 +249,7 @@ async fn on_events(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
-    let shared_cache = config.redis_url.is_some() && config.cache_ttl_seconds > 0;
+    let shared_cache = shares_cache(&config);
     let invalidate = {
         let (cache, metrics) = (cache.clone(), metrics.clone());
         move |envelope: Envelope| {
