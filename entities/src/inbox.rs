@@ -11,8 +11,10 @@
 use std::time::Duration;
 
 use rpc::{ErrorCode, Headers, Method, RpcError, RpcResult, error::OrInternal};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, entity::prelude::*,
+};
 use serde::de::DeserializeOwned;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, entity::prelude::*};
 
 /// The answer one request got.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -13,8 +13,10 @@ use std::{sync::Arc, time::Duration};
 
 use rpc::{Envelope, EventPublisher};
 use sea_orm::{
-    ActiveValue::{NotSet, Set}, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, entity::prelude::*,
+    ActiveValue::{NotSet, Set},
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
+    entity::prelude::*,
 };
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
@@ -173,7 +175,10 @@ impl Outbox {
             }
         }
         if let Err(error) = self.flush().await {
-            tracing::warn!(error = format!("{error:#}"), "events left in the outbox at shutdown; the next relay sends them");
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "events left in the outbox at shutdown; the next relay sends them"
+            );
         }
     }
 }

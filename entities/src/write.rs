@@ -21,14 +21,8 @@
 
 use std::ops::Deref;
 
-use rpc::{
-    Envelope, Headers, Method, RpcError, RpcResult,
-    error::OrInternal,
-    headers::deadline_passed,
-};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr, Statement,
-};
+use rpc::{Envelope, Headers, Method, RpcError, RpcResult, error::OrInternal, headers::deadline_passed};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr, Statement};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{inbox, outbox::Outbox};

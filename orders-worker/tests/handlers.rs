@@ -519,8 +519,12 @@ async fn a_write_whose_deadline_passes_before_it_commits_changes_nothing(app: Te
     let user = app.new_user();
     let order = app.order(user).await;
     let deadline = SystemTime::now() + Duration::from_millis(300);
-    let headers =
-        Headers { caller: Caller::Service, request_id: Some(Uuid::now_v7()), deadline: Some(deadline), ..Headers::default() };
+    let headers = Headers {
+        caller: Caller::Service,
+        request_id: Some(Uuid::now_v7()),
+        deadline: Some(deadline),
+        ..Headers::default()
+    };
     let mut write = Write::begin::<UpdateOrder>(&app.ctx.db, &app.ctx.outbox, &headers).await.unwrap();
     order::Entity::update_many()
         .col_expr(order::Column::ItemQuantity, Expr::value(9))
@@ -537,7 +541,10 @@ async fn a_write_whose_deadline_passes_before_it_commits_changes_nothing(app: Te
     assert_eq!(app.events().await, Vec::new());
     // A request already past its deadline does not even begin.
     let late = Headers { deadline: Some(SystemTime::now() - Duration::from_millis(1)), ..headers };
-    assert_code(Write::begin::<UpdateOrder>(&app.ctx.db, &app.ctx.outbox, &late).await.map(drop), ErrorCode::ServiceUnavailable);
+    assert_code(
+        Write::begin::<UpdateOrder>(&app.ctx.db, &app.ctx.outbox, &late).await.map(drop),
+        ErrorCode::ServiceUnavailable,
+    );
 }
 
 async fn get_answers_each_existing_order_once(app: TestApp) {

@@ -89,7 +89,8 @@ async fn a_paused_worker_resumed_after_the_deadline_commits_nothing_it_held() {
         .insert(&db)
         .await
         .unwrap();
-        let client = Broker::amqp(&vhost.url).client("pause-test", Duration::from_millis(800)).as_caller(Caller::Service);
+        let client =
+            Broker::amqp(&vhost.url).client("pause-test", Duration::from_millis(800)).as_caller(Caller::Service);
         let update = |quantity| UpdateOrder { id: stored.id, item_quantity: Some(quantity), ..UpdateOrder::default() };
 
         // Worker A holds one request at a time; it is the only one when it is paused.

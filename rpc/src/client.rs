@@ -107,8 +107,13 @@ impl RpcClient {
             Some((id, input)) => (*id, Some(input.clone())),
             None => (Uuid::now_v7(), None),
         };
-        let headers =
-            Headers { caller: self.caller, request_id: Some(request_id), input, deadline: Some(deadline), redelivered: false };
+        let headers = Headers {
+            caller: self.caller,
+            request_id: Some(request_id),
+            input,
+            deadline: Some(deadline),
+            redelivered: false,
+        };
         self.transport.call(service, method, headers, body).await
     }
 }

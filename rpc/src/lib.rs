@@ -99,7 +99,8 @@ impl Broker {
     ) -> anyhow::Result<()> {
         match self {
             Self::Amqp(settings) => {
-                amqp::serve(amqp::ServeOptions { settings: settings.clone(), prefetch }, service, router, shutdown).await
+                amqp::serve(amqp::ServeOptions { settings: settings.clone(), prefetch }, service, router, shutdown)
+                    .await
             }
             Self::Local(hub) => hub.serve(service, router, shutdown).await,
         }

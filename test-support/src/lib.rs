@@ -11,10 +11,12 @@
 //! scenario once per back end, and [`cpf()`] makes valid CPFs for test users.
 
 mod cpf;
+mod private_postgres;
 mod private_rabbitmq;
 mod scenarios;
 
 pub use cpf::cpf;
+pub use private_postgres::PrivatePostgres;
 pub use private_rabbitmq::PrivateRabbitMq;
 
 use std::{future::Future, path::PathBuf};
@@ -138,6 +140,11 @@ impl Vhost {
         let vhost = Self { url: with_path(&base, &name), name };
         rabbitmqctl(&["set_permissions", "-p", &vhost.name, "guest", ".*", ".*", ".*"]).await;
         vhost
+    }
+
+    /// The vhost's name, for `rabbitmqctl -p`.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 

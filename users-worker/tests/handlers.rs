@@ -728,10 +728,15 @@ async fn a_key_reused_for_other_input_is_refused_and_changes_nothing(mut app: Te
         input: Some(input.to_owned()),
         ..Headers::default()
     };
-    let rename = |full_name: &str| UpdateUser { id: user.id, full_name: Some(full_name.to_owned()), ..Default::default() };
+    let rename =
+        |full_name: &str| UpdateUser { id: user.id, full_name: Some(full_name.to_owned()), ..Default::default() };
     let renamed = update(rename("First Name"), app.ctx().for_request(keyed("first"))).await.unwrap();
     assert_eq!(update(rename("First Name"), app.ctx().for_request(keyed("first"))).await, Ok(renamed.clone()));
-    assert_error(update(rename("Other Name"), app.ctx().for_request(keyed("other"))).await, ErrorCode::BadUserInput, None);
+    assert_error(
+        update(rename("Other Name"), app.ctx().for_request(keyed("other"))).await,
+        ErrorCode::BadUserInput,
+        None,
+    );
     assert_eq!(app.stored(user.id).await.unwrap().full_name, "First Name");
     assert_eq!(app.events().await, vec![updated(user.id)]);
 }

@@ -69,7 +69,11 @@ impl FieldCache {
     pub fn set_caught_up(&self, caught_up: bool) {
         let was = self.caught_up.swap(caught_up, Ordering::SeqCst);
         if was != caught_up {
-            tracing::info!(caught_up, "cache invalidations {}", if caught_up { "caught up; cache in use" } else { "behind; cache bypassed" });
+            tracing::info!(
+                caught_up,
+                "cache invalidations {}",
+                if caught_up { "caught up; cache in use" } else { "behind; cache bypassed" }
+            );
         }
     }
 

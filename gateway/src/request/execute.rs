@@ -11,8 +11,8 @@ use crate::{
     auth::Authentication,
     graphql::{
         Requester,
-        idempotency::IdempotencyKey,
         error::{add_request_error_codes, finish_errors},
+        idempotency::IdempotencyKey,
         loaders::{Loaders, RequestScope},
     },
     state::AppState,

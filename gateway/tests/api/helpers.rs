@@ -349,7 +349,12 @@ impl TestApp {
 
     /// A gateway of `config` on a stack taken from another app ([`TestApp::take_stack`]),
     /// sending `admin_token`; not waited for: the test says when it needs it ready.
-    pub async fn start_gateway_on(config: Config, stack: Stack, data_dir: tempfile::TempDir, admin_token: String) -> Self {
+    pub async fn start_gateway_on(
+        config: Config,
+        stack: Stack,
+        data_dir: tempfile::TempDir,
+        admin_token: String,
+    ) -> Self {
         let mut app = start_gateway(config, Some(stack), data_dir).await;
         app.http = client_for(&app.config, Some(&admin_token));
         app.admin_token = admin_token;

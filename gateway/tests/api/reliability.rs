@@ -128,7 +128,8 @@ async fn keyed(app: &TestApp, token: &str, key: &str, query: &str, variables: Va
 /// concurrently it retries; the same key with other input is refused; keys are per caller.
 pub async fn a_create_order_retried_with_one_key_makes_one_order(app: &TestApp) {
     let (user, token) = app.sign_up().await;
-    let input = json!({ "input": { "userId": user["id"], "itemDescription": "tea", "itemQuantity": 2, "itemPrice": "1.25" } });
+    let input =
+        json!({ "input": { "userId": user["id"], "itemDescription": "tea", "itemQuantity": 2, "itemPrice": "1.25" } });
     let key = format!("retry-{}", uuid::Uuid::now_v7());
     let first = keyed(app, &token, &key, CREATE_ORDER, input.clone()).await;
     let order = first["data"]["createOrder"].clone();
@@ -145,7 +146,8 @@ pub async fn a_create_order_retried_with_one_key_makes_one_order(app: &TestApp) 
     assert_eq!(count["data"]["orders"]["totalCount"], 1, "{count}");
 
     // The same key for other input is a client's mistake, and changes nothing.
-    let other = json!({ "input": { "userId": user["id"], "itemDescription": "coffee", "itemQuantity": 1, "itemPrice": "3" } });
+    let other =
+        json!({ "input": { "userId": user["id"], "itemDescription": "coffee", "itemQuantity": 1, "itemPrice": "3" } });
     let refused = keyed(app, &token, &key, CREATE_ORDER, other.clone()).await;
     assert_eq!(error_of(&refused).0, "BAD_USER_INPUT", "{refused}");
     assert!(refused["data"].is_null(), "{refused}");
@@ -173,7 +175,8 @@ pub async fn a_create_order_retried_with_one_key_makes_one_order(app: &TestApp) 
 /// second delete finds nothing.
 pub async fn a_delete_retried_with_its_key_answers_true_again(app: &TestApp) {
     let (user, token) = app.sign_up().await;
-    let input = json!({ "input": { "userId": user["id"], "itemDescription": "tea", "itemQuantity": 1, "itemPrice": "1" } });
+    let input =
+        json!({ "input": { "userId": user["id"], "itemDescription": "tea", "itemQuantity": 1, "itemPrice": "1" } });
     let order = app.graphql_as(Some(&token), CREATE_ORDER, input).await["data"]["createOrder"]["id"].clone();
     let delete = "mutation($id: UUID!) { deleteOrder(id: $id) }";
     let key = format!("delete-{}", uuid::Uuid::now_v7());
@@ -208,7 +211,8 @@ async fn a_retry_through_another_gateway_answers_the_first_outcome() {
     let app = spawn_app(Backend::RabbitMq).await;
     let other = app.second_gateway().await;
     let (user, token) = app.sign_up().await;
-    let input = json!({ "input": { "userId": user["id"], "itemDescription": "tea", "itemQuantity": 3, "itemPrice": "0.10" } });
+    let input =
+        json!({ "input": { "userId": user["id"], "itemDescription": "tea", "itemQuantity": 3, "itemPrice": "0.10" } });
     let key = format!("across-{}", uuid::Uuid::now_v7());
     let first = keyed(&app, &token, &key, CREATE_ORDER, input.clone()).await;
     assert_eq!(first["data"]["createOrder"]["totalValue"], "0.30", "{first}");

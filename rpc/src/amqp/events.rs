@@ -58,9 +58,8 @@ impl AmqpPublisher {
         let mut confirms = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let body = serde_json::to_vec(&envelope.event)?;
-            let properties = BasicProperties::default()
-                .with_content_type(codec::CONTENT_TYPE.into())
-                .with_delivery_mode(PERSISTENT);
+            let properties =
+                BasicProperties::default().with_content_type(codec::CONTENT_TYPE.into()).with_delivery_mode(PERSISTENT);
             let confirm = channel
                 .basic_publish(
                     EXCHANGE.into(),
@@ -208,7 +207,8 @@ async fn open_subscriber(
             .await?;
     }
     channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
-    let consumer = channel.basic_consume(name, "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+    let consumer =
+        channel.basic_consume(name, "".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
     Ok((channel, consumer))
 }
 

@@ -82,7 +82,6 @@ impl Topology {
     /// The most bytes a dead-letter queue keeps, all messages together; the oldest go first.
     pub const DEAD_LETTER_BYTES_KEPT: i64 = 16 * 1024 * 1024;
 
-
     /// The arguments of a durable queue of this topology.
     fn durable_queue(self) -> FieldTable {
         let mut arguments = FieldTable::default();

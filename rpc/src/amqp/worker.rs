@@ -100,7 +100,12 @@ async fn consume<S: crate::RequestState>(
     Ok(())
 }
 
-async fn open(channel: Channel, service: Service, topology: Topology, prefetch: u16) -> lapin::Result<(Channel, Consumer)> {
+async fn open(
+    channel: Channel,
+    service: Service,
+    topology: Topology,
+    prefetch: u16,
+) -> lapin::Result<(Channel, Consumer)> {
     declare_service_queues(&channel, service, topology).await?;
     channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
     let consumer = channel

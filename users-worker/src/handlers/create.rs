@@ -62,7 +62,9 @@ pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
         Some(violation) => match (find(&ctx.db, req.id).await?, violation) {
             (Some(row), _) => Ok(to_user(row)),
             (None, UniqueViolation::Field(field)) => Err(conflict(field)),
-            (None, UniqueViolation::PrimaryKey) => Err(error).or_internal("inserting a user whose id clashed, then vanished"),
+            (None, UniqueViolation::PrimaryKey) => {
+                Err(error).or_internal("inserting a user whose id clashed, then vanished")
+            }
         },
         None => Err(error).or_internal("inserting a user"),
     }
