@@ -46,7 +46,16 @@ pub const KEPT_FOR: Duration = Duration::from_secs(24 * 60 * 60);
 /// redelivery, a client's retry) and did. BAD_USER_INPUT when the same request id came with
 /// another method or input: the client reused an idempotency key for another request.
 pub async fn replay<M: Method>(db: &DatabaseConnection, headers: &Headers) -> RpcResult<Option<M::Response>> {
-    let Some(request_id) = headers.request_id.filter(|_| headers.may_repeat()) else { return Ok(None) };
+    if !headers.may_repeat() {
+        return Ok(None);
+    }
+    answered::<M>(db, headers).await
+}
+
+/// The answer a twin of this request (a client's retry sent while it ran) committed, if any:
+/// what a write that ran into the twin's effect (a unique value it took first) answers.
+pub async fn answered<M: Method>(db: &DatabaseConnection, headers: &Headers) -> RpcResult<Option<M::Response>> {
+    let Some(request_id) = headers.request_id else { return Ok(None) };
     recorded(db, request_id, M::NAME, headers).await
 }
 

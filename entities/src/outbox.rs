@@ -66,6 +66,9 @@ const BATCH: u64 = 256;
 /// it at once; this catches those a replica left behind when it died, or a command wrote
 /// (`grant-admin` without a broker). An empty look costs one indexed read.
 const POLL: Duration = Duration::from_millis(200);
+/// How long, and how often, a relay waits for another replica's relay to finish its pass.
+const BUSY_WAIT: Duration = Duration::from_millis(5);
+const BUSY_TRIES: u32 = 20;
 /// The longest wait before trying again after the broker or the database failed.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -100,23 +103,31 @@ impl Outbox {
         self.inner.wake.notify_one();
     }
 
-    /// Publishes every event waiting, in order, and answers how many. `Ok(0)` also when
-    /// another relay is at work on the same database.
+    /// Publishes every event waiting, in order, and answers how many. When another relay is
+    /// at work on the same database, waits a little for it to finish, then leaves the events
+    /// to it (it looks again by itself).
     pub async fn flush(&self) -> anyhow::Result<usize> {
         let _one_pass = self.inner.passing.lock().await;
-        let mut published = 0;
+        let (mut published, mut waited) = (0, 0);
         loop {
-            let batch = self.pass().await?;
-            published += batch;
-            if batch < BATCH as usize {
-                return Ok(published);
+            match self.pass().await? {
+                Some(batch) if batch == BATCH as usize => published += batch,
+                Some(batch) => return Ok(published + batch),
+                // The other relay's pass takes a publish round trip: it may have started
+                // before our events committed, so look again once it is done.
+                None if waited < BUSY_TRIES => {
+                    waited += 1;
+                    tokio::time::sleep(BUSY_WAIT).await;
+                }
+                None => return Ok(published),
             }
         }
     }
 
     /// Publishes up to [`BATCH`] events in one transaction: read, publish and wait for every
     /// confirm, delete exactly those, commit. Any failure rolls back, so the events stay.
-    async fn pass(&self) -> anyhow::Result<usize> {
+    /// `None` when another relay holds the database's relay lock.
+    async fn pass(&self) -> anyhow::Result<Option<usize>> {
         let Inner { db, publisher, lock_key, .. } = &*self.inner;
         let txn = crate::db::begin_write(db).await?;
         if txn.get_database_backend() == DbBackend::Postgres {
@@ -131,12 +142,12 @@ impl Outbox {
                 .transpose()?
                 .unwrap_or(false);
             if !locked {
-                return Ok(0);
+                return Ok(None);
             }
         }
         let rows = Entity::find().order_by_asc(Column::Seq).limit(BATCH).all(&txn).await?;
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let envelopes = rows
             .iter()
@@ -146,7 +157,7 @@ impl Outbox {
         let published: Vec<i64> = rows.iter().map(|row| row.seq).collect();
         Entity::delete_many().filter(Column::Seq.is_in(published)).exec(&txn).await?;
         txn.commit().await?;
-        Ok(rows.len())
+        Ok(Some(rows.len()))
     }
 
     /// Publishes what the service commits until `shutdown`, then what is left: woken by each

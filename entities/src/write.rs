@@ -9,7 +9,7 @@
 //!   the COMMIT at the deadline, see [`crate::inbox`]), and answers what a twin delivery
 //!   recorded first when there was one.
 //!
-//! ```ignore
+//! ```text
 //! if let Some(answer) = inbox::replay::<DeleteOrder>(&ctx.db, &ctx.request).await? {
 //!     return Ok(answer);
 //! }

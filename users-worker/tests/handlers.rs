@@ -332,6 +332,24 @@ async fn concurrent_deliveries_of_one_create_make_one_row(mut app: TestApp) {
     assert_eq!(app.events().await, vec![created(req.id)]);
 }
 
+/// A client retried its `createUser` (same key: same request id and input) while the first
+/// still ran: the gateway made a new id for the retry, but both answer the one user made.
+async fn a_client_retry_running_beside_its_first_try_answers_the_same_user(mut app: TestApp) {
+    let headers = Headers {
+        caller: Caller::Anonymous,
+        request_id: Some(Uuid::now_v7()),
+        input: Some("createUser fingerprint".to_owned()),
+        ..Headers::default()
+    };
+    let first = new_user(1);
+    let retry = CreateUser { id: Uuid::now_v7(), ..copy(&first) };
+    let ctx = app.ctx().for_request(headers);
+    let (one, other) = tokio::join!(create(first, ctx.clone()), create(retry, ctx));
+    assert_eq!(one.unwrap(), other.unwrap());
+    assert_eq!(app.count().await, 1);
+    assert_eq!(app.events().await.len(), 1);
+}
+
 async fn concurrent_creates_of_one_cpf_make_one_user_and_one_conflict(app: TestApp) {
     let one = CreateUser { cpf: test_support::cpf(7), ..new_user(1) };
     let other = CreateUser { cpf: test_support::cpf(7), ..new_user(2) };
@@ -805,6 +823,7 @@ test_support::on_both_backends! {
     a_taken_email_is_a_conflict_whatever_its_case,
     a_repeated_create_with_the_same_id_returns_the_first_row_and_makes_no_second,
     concurrent_deliveries_of_one_create_make_one_row,
+    a_client_retry_running_beside_its_first_try_answers_the_same_user,
     concurrent_creates_of_one_cpf_make_one_user_and_one_conflict,
     no_response_carries_the_password_or_its_hash,
     get_answers_each_existing_user_once_and_skips_absent_ids,

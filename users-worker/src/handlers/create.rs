@@ -55,6 +55,12 @@ pub async fn create(req: CreateUser, ctx: Context) -> RpcResult<User> {
     };
     // The transaction is spoilt (on PostgreSQL): what follows reads outside it.
     drop(write);
+    if unique_violation(&error).is_some()
+        && let Some(answer) = inbox::answered::<CreateUser>(&ctx.db, &ctx.request).await?
+    {
+        // A client's retry ran while this request did, and took the values first.
+        return Ok(answer);
+    }
     match unique_violation(&error) {
         // A row with our id means a twin delivery of this request committed first, whichever
         // index the database names: when every value clashes, SQLite reports `users.email`
