@@ -1,5 +1,5 @@
 //! The tables every service has beside its own: the outbox, the inbox and, on PostgreSQL,
-//! the inbox's deadline fence. Each service's migrations call [`create_outbox_and_inbox`].
+//! the inbox's deadline fence. Each service's migrator lists [`OutboxAndInbox`] after its own.
 
 use sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::{prelude::*, schema::*};
@@ -85,4 +85,24 @@ pub async fn create_outbox_and_inbox(manager: &SchemaManager<'_>) -> Result<(), 
 pub async fn drop_outbox_and_inbox(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     manager.drop_table(Table::drop().table(Inbox::Table).to_owned()).await?;
     manager.drop_table(Table::drop().table(Outbox::Table).to_owned()).await
+}
+
+/// The migration that makes [`create_outbox_and_inbox`]'s tables, the same in every service.
+pub struct OutboxAndInbox;
+
+impl MigrationName for OutboxAndInbox {
+    fn name(&self) -> &str {
+        "m20261202_000001_outbox_inbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxAndInbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create_outbox_and_inbox(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop_outbox_and_inbox(manager).await
+    }
 }

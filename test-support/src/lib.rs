@@ -187,6 +187,15 @@ fn with_path(base: &str, name: &str) -> String {
     format!("{}/{name}{query}", &address[..path])
 }
 
+/// A port nobody listens on now. Another process could take it before the private server
+/// does; the server then fails to start and the test says so.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ impl PrivatePostgres {
     pub async fn start() -> Self {
         let version = installed_version();
         let name = crate::unique_name("gqlmq-pg", '-');
-        let port = free_port();
+        let port = crate::free_port();
         let status = Command::new("pg_createcluster")
             .args(["--start", "-p", &port.to_string(), &version, &name, "--", "--auth=trust"])
             .stdout(std::process::Stdio::null())
@@ -122,11 +122,4 @@ fn installed_version() -> String {
         .max()
         .map(|(_, name)| name)
         .expect("a PostgreSQL version under /usr/lib/postgresql")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }

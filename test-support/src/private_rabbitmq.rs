@@ -5,7 +5,7 @@
 //! folders and an empty plugin list; `rabbitmqctl -n <node>` drives it. Dropping it stops the
 //! node and removes its folder, also after a panic.
 
-use std::{net::TcpListener, path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, process::Command, time::Duration};
 
 pub struct PrivateRabbitMq {
     /// The node's Erlang name, `gqlmq-node-<run>-<id>@localhost`.
@@ -27,7 +27,7 @@ impl PrivateRabbitMq {
         let node = format!("{name}@localhost");
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).expect("a folder for the private node");
-        let (amqp_port, dist_port) = (free_port(), free_port());
+        let (amqp_port, dist_port) = (crate::free_port(), crate::free_port());
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("the plugin list");
         std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.1 = 127.0.0.1:{amqp_port}\n"))
             .expect("the node's configuration");
@@ -105,13 +105,4 @@ impl Drop for PrivateRabbitMq {
         let _ = Command::new("rabbitmqctl").args(["-n", &self.node, "stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// A port nobody listens on now. Another process could take it before the node does; the node
-/// then fails to start and the test says so.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }

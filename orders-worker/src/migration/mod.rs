@@ -4,7 +4,6 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_orders;
-mod m20261202_000001_outbox_inbox;
 
 /// The advisory lock key migrations hold on PostgreSQL: "orders" in ASCII, distinct from the
 /// users service's key so the two can migrate one shared server at once.
@@ -15,6 +14,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_create_orders::Migration), Box::new(m20261202_000001_outbox_inbox::Migration)]
+        vec![Box::new(m20261121_000001_create_orders::Migration), Box::new(entities::migration::OutboxAndInbox)]
     }
 }

@@ -6,7 +6,6 @@ use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_users;
 mod m20261201_000001_identity;
-mod m20261202_000001_outbox_inbox;
 
 /// The PostgreSQL advisory lock taken while migrating: replicas starting together wait for
 /// each other. The bytes spell "users", so it cannot collide with the orders service's key
@@ -20,7 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_users::Migration),
             Box::new(m20261201_000001_identity::Migration),
-            Box::new(m20261202_000001_outbox_inbox::Migration),
+            Box::new(entities::migration::OutboxAndInbox),
         ]
     }
 }
