@@ -11,9 +11,11 @@ use std::{
     time::Duration,
 };
 
+use futures_util::StreamExt;
 use lapin::{
     BasicProperties, Connection, ConnectionProperties,
-    options::{BasicGetOptions, BasicPublishOptions},
+    options::{BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
+    types::FieldTable,
 };
 use rpc::{Broker, Caller, ErrorCode, Headers, RequestState, Router, Service, users::GetUsers, users::User};
 use serde::{Deserialize, Serialize};
@@ -35,19 +37,29 @@ rpc::method!(Explode, Users, "test.explode", String);
 struct WhoAsks;
 rpc::method!(WhoAsks, Users, "test.who_asks", Caller);
 
-/// Counts calls; knows who the one it handles is for.
+/// What the worker knew of a request beside its body: its id, its input's fingerprint,
+/// whether it was redelivered, whether it had a deadline.
+#[derive(Serialize, Deserialize)]
+struct WhichRequest;
+rpc::method!(WhichRequest, Users, "test.which_request", (Option<uuid::Uuid>, Option<String>, bool, bool));
+
+/// Counts calls; knows the headers of the one it handles.
 #[derive(Clone, Default)]
-struct Counter(Arc<AtomicUsize>, Caller);
+struct Counter(Arc<AtomicUsize>, Headers);
 
 impl RequestState for Counter {
     fn for_request(&self, headers: Headers) -> Self {
-        Self(self.0.clone(), headers.caller)
+        Self(self.0.clone(), headers)
     }
 }
 
 fn test_router(counter: Counter) -> Router<Counter> {
     Router::new(counter)
-        .route(|_: WhoAsks, counter: Counter| async move { Ok(counter.1) })
+        .route(|_: WhoAsks, counter: Counter| async move { Ok(counter.1.caller) })
+        .route(|_: WhichRequest, counter: Counter| async move {
+            let headers = counter.1;
+            Ok((headers.request_id, headers.input, headers.redelivered, headers.deadline.is_some()))
+        })
         .route(|request: Echo, counter: Counter| async move {
             counter.0.fetch_add(1, Ordering::SeqCst);
             Ok(request.text)
@@ -198,6 +210,64 @@ async fn an_undecodable_message_goes_to_the_dead_letter_queue() {
     assert_eq!(counter.0.load(Ordering::SeqCst), 0);
     // And the worker still answers.
     assert_eq!(client.call(&Echo { text: "ok".into() }).await.unwrap(), "ok");
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_carries_its_id_input_and_deadline_and_a_redelivery_says_so() {
+    let vhost = Vhost::create("rpc").await;
+    let broker = Broker::amqp(&vhost.url);
+    let client = broker.client("test", Duration::from_secs(5));
+    // The client declares the queues once it is connected.
+    let _ = client.call(&GetUsers { ids: Vec::new() }).await;
+    let id = uuid::Uuid::now_v7();
+    let (shutdown, worker) = serve(&broker, Counter::default());
+    let answer = client.idempotent(id, "fingerprint".into()).call(&WhichRequest).await.unwrap();
+    assert_eq!(answer, (Some(id), Some("fingerprint".to_owned()), false, true));
+    // Every call has an id of its own otherwise.
+    let (own, input, _, _) = client.call(&WhichRequest).await.unwrap();
+    assert!(own.is_some_and(|own| own != id) && input.is_none());
+    shutdown.cancel();
+    worker.await.unwrap();
+
+    // A request taken by a consumer that died before its ack comes back marked redelivered.
+    let connection = Connection::connect(&vhost.url, ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let replies = channel
+        .queue_declare("".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
+    let properties = BasicProperties::default()
+        .with_type("test.which_request".into())
+        .with_message_id(id.simple().to_string().into())
+        .with_reply_to(replies.name().clone())
+        .with_correlation_id("first".into());
+    channel
+        .basic_publish("".into(), "users.rpc".into(), BasicPublishOptions::default(), b"null", properties)
+        .await
+        .unwrap();
+    let dying = connection.create_channel().await.unwrap();
+    let mut taken = dying
+        .basic_consume("users.rpc".into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    taken.next().await.unwrap().unwrap();
+    dying.close(200, "dies before its ack".into()).await.unwrap();
+    let (shutdown, worker) = serve(&broker, Counter::default());
+    let mut reply = channel
+        .basic_consume(
+            replies.name().clone(),
+            "".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), reply.next()).await.unwrap().unwrap().unwrap();
+    let answer: Result<(Option<uuid::Uuid>, Option<String>, bool, bool), rpc::RpcError> =
+        serde_json::from_slice(&reply.data).unwrap();
+    assert_eq!(answer.unwrap(), (Some(id), None, true, false));
     shutdown.cancel();
     worker.await.unwrap();
 }
