@@ -142,11 +142,13 @@ impl Outbox {
                 .transpose()?
                 .unwrap_or(false);
             if !locked {
+                txn.commit().await?;
                 return Ok(None);
             }
         }
         let rows = Entity::find().order_by_asc(Column::Seq).limit(BATCH).all(&txn).await?;
         if rows.is_empty() {
+            txn.commit().await?;
             return Ok(Some(0));
         }
         let envelopes = rows
