@@ -32,18 +32,18 @@ cleanup() {
     # Tests delete the vhosts and drop the databases they make (named with -<id>- and _<id>_);
     # these are what a crashed test left.
     while read -r name; do
-      rmqctl delete_vhost "$name" && say "deleted leftover vhost $name"
+      rmqctl delete_vhost "$name" </dev/null && say "deleted leftover vhost $name"
     done < <(rmqctl list_vhosts name | grep -F -- "-$TEST_RUN_ID-")
     # Private RabbitMQ nodes (test_support::PrivateRabbitMq) are named gqlmq-node-<id>-...
     while read -r name; do
-      rabbitmqctl -n "$name@localhost" stop >/dev/null 2>&1 && say "stopped leftover RabbitMQ node $name"
+      rabbitmqctl -n "$name@localhost" stop </dev/null >/dev/null 2>&1 && say "stopped leftover RabbitMQ node $name"
     done < <(epmd -names 2>/dev/null | awk '$1 == "name" { print $2 }' | grep -F -- "gqlmq-node-$TEST_RUN_ID-")
     # Private PostgreSQL clusters (test_support::PrivatePostgres) are named gqlmq-pg-<id>-...
     while read -r version name; do
-      pg_dropcluster --stop "$version" "$name" && say "dropped leftover PostgreSQL cluster $name"
+      pg_dropcluster --stop "$version" "$name" </dev/null && say "dropped leftover PostgreSQL cluster $name"
     done < <(pg_lsclusters -h 2>/dev/null | awk '{ print $1, $2 }' | grep -F -- "gqlmq-pg-$TEST_RUN_ID-")
     while read -r name; do
-      psql_admin -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" && say "dropped leftover database $name"
+      psql_admin -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" </dev/null && say "dropped leftover database $name"
     done < <(psql_admin -c "SELECT datname FROM pg_database WHERE strpos(datname, '_${TEST_RUN_ID}_') > 0")
     TEST_RUN_ID=""
   fi

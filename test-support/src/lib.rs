@@ -13,11 +13,13 @@
 mod cpf;
 mod private_postgres;
 mod private_rabbitmq;
+pub mod rabbitmq_cluster;
 mod scenarios;
 
 pub use cpf::cpf;
 pub use private_postgres::PrivatePostgres;
 pub use private_rabbitmq::PrivateRabbitMq;
+pub use rabbitmq_cluster::PrivateRabbitMqCluster;
 
 use std::{future::Future, path::PathBuf};
 

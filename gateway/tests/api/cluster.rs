@@ -31,6 +31,8 @@ const RETRY_FOR: Duration = Duration::from_secs(60);
 /// One attempt's HTTP exchange; the gateway answers well before (RPC_TIMEOUT_MS).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 const RPC_TIMEOUT_MS: u64 = 3000;
+/// How long each part of the stack may take to stop once the load is over.
+const SHUTDOWN: Duration = Duration::from_secs(60);
 const PRICE: &str = "1.25";
 const PRICE_CENTS: i64 = 125;
 
@@ -38,6 +40,14 @@ const CREATE_ORDER: &str = "mutation($input: CreateOrderInput!) { createOrder(in
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_node_cluster_loses_a_node_under_load_and_loses_and_duplicates_nothing() {
+    // `RUST_LOG=info` (or finer) shows the stack's own logs beside the test's.
+    if let Ok(directives) = std::env::var("RUST_LOG") {
+        let _ = tracing::subscriber::set_global_default(rpc::process::subscriber(
+            Some(&directives),
+            false,
+            std::io::stderr,
+        ));
+    }
     let started = Instant::now();
     let cluster = PrivateRabbitMqCluster::start(3).await;
     eprintln!("cluster: 3 nodes up and clustered in {:?}", started.elapsed());
@@ -54,31 +64,36 @@ async fn a_three_node_cluster_loses_a_node_under_load_and_loses_and_duplicates_n
     let run = uuid::Uuid::now_v7().simple().to_string();
     let stop = AtomicBool::new(false);
     let answered = AtomicUsize::new(0);
-    let clients = users.iter().enumerate().map(|(client, user)| run_client(&app, &run, client, user, &stop, &answered));
+    let load_started = Instant::now();
+    let load = Load { app: &app, run: &run, started: load_started, stop: &stop, answered: &answered };
+    let clients = users.iter().enumerate().map(|(client, user)| run_client(&load, client, user));
     let controller = async {
-        await_count(&answered, ORDERS_BEFORE_THE_KILL, "before the kill").await;
+        assert!(
+            reaches(&answered, ORDERS_BEFORE_THE_KILL).await,
+            "only {} orders answered within {LOAD_DEADLINE:?} before any node was killed",
+            answered.load(Ordering::SeqCst)
+        );
         let before = answered.load(Ordering::SeqCst);
         // Node 0 is the first address of everyone's list: the gateway and both workers are on it.
         cluster.kill(0).await;
         let killed_at = Instant::now();
         eprintln!("cluster: killed node 0 ({}) after {before} orders", cluster.node_name(0));
-        await_count(&answered, before + ORDERS_AFTER_THE_KILL, "after the kill").await;
-        let left = LOAD_AFTER_THE_KILL.saturating_sub(killed_at.elapsed());
-        tokio::time::sleep(left).await;
+        let stalled = !reaches(&answered, before + ORDERS_AFTER_THE_KILL).await;
+        if stalled {
+            // Said once the clients have stopped and every outcome is printed; first, what the
+            // cluster holds now.
+            eprintln!("cluster: the load stalled after the kill; the broker as node 1 sees it:");
+            print_broker(&cluster).await;
+            probe(&app, &cluster).await;
+        } else {
+            tokio::time::sleep(LOAD_AFTER_THE_KILL.saturating_sub(killed_at.elapsed())).await;
+        }
         stop.store(true, Ordering::SeqCst);
-        killed_at
+        (killed_at, before, stalled)
     };
-    let (requests, killed_at) = tokio::join!(futures_util::future::join_all(clients), controller);
+    let (requests, (killed_at, before_the_kill, stalled)) =
+        tokio::join!(futures_util::future::join_all(clients), controller);
     let requests: Vec<Request> = requests.into_iter().flatten().collect();
-
-    // Every writer stops before the database is read, so nothing can be stored after the check.
-    let mut stack = app.stack.take().expect("a distributed back end");
-    app.stop().await;
-    for worker in [stack.users_worker.take(), stack.orders_worker.take()].into_iter().flatten() {
-        worker.stop().await;
-    }
-    let stored = stored_orders(&stack.orders_db.url).await;
-    let audit = audit(&requests, &stored);
 
     let count = |wanted: fn(&Outcome) -> bool| requests.iter().filter(|request| wanted(&request.outcome)).count();
     let (ok, failed, unknown) = (
@@ -91,10 +106,44 @@ async fn a_three_node_cluster_loses_a_node_under_load_and_loses_and_duplicates_n
     let slowest = requests.iter().map(|request| request.took).max().unwrap_or_default();
     let after_kill = requests.iter().filter(|request| request.finished > killed_at).count();
     eprintln!(
-        "cluster: {} logical createOrder requests: {ok} ok, {failed} failed, {unknown} unknown; \
-         {retried} retried ({attempts} attempts in all); {after_kill} finished after the kill; slowest {slowest:?}",
+        "cluster: node 0 killed at +{:.1}s; {} logical createOrder requests: {ok} ok, {failed} failed, \
+         {unknown} unknown; {retried} retried ({attempts} attempts in all); {after_kill} finished after the kill; \
+         slowest {slowest:?}",
+        (killed_at - load_started).as_secs_f64(),
         requests.len()
     );
+    let eventful = requests.iter().filter(|request| request.attempts > 1 || !matches!(request.outcome, Outcome::Ok(_)));
+    for request in eventful {
+        eprintln!(
+            "cluster:   {} {} after {} attempts; earlier: {:?}",
+            request.description,
+            request.outcome.describe(),
+            request.attempts,
+            request.errors
+        );
+    }
+
+    // Every writer stops before the database is read, so nothing can be stored after the check.
+    // One that does not stop is left running (and said so below): the audit still says what
+    // the database holds.
+    let mut stack = app.stack.take().expect("a distributed back end");
+    let mut not_stopped = Vec::new();
+    for (what, stopped) in [
+        ("the gateway", within(SHUTDOWN, app.stop()).await),
+        ("the users worker", within(SHUTDOWN, stack.users_worker.take().unwrap().stop()).await),
+        ("the orders worker", within(SHUTDOWN, stack.orders_worker.take().unwrap().stop()).await),
+    ] {
+        match stopped {
+            Some(took) => eprintln!("cluster: {what} stopped in {took:?}"),
+            None => {
+                eprintln!("cluster: {what} did not stop within {SHUTDOWN:?}; the broker as node 1 sees it:");
+                print_broker(&cluster).await;
+                not_stopped.push(what);
+            }
+        }
+    }
+    let stored = stored_orders(&stack.orders_db.url).await;
+    let audit = audit(&requests, &stored);
     eprintln!(
         "cluster: {} orders stored; lost {}, duplicated {}, not asked for {}, stored otherwise than answered {}",
         stored.len(),
@@ -103,16 +152,6 @@ async fn a_three_node_cluster_loses_a_node_under_load_and_loses_and_duplicates_n
         audit.stray.len(),
         audit.mismatched.len()
     );
-    let eventful = requests.iter().filter(|request| request.attempts > 1 || !matches!(request.outcome, Outcome::Ok(_)));
-    for request in eventful {
-        eprintln!(
-            "cluster:   {} {} after {} attempts; earlier errors: {:?}",
-            request.description,
-            request.outcome.describe(),
-            request.attempts,
-            request.errors
-        );
-    }
 
     assert!(audit.lost.is_empty(), "answered but not stored: {:?}", audit.lost);
     assert!(audit.duplicated.is_empty(), "stored more than once: {:?}", audit.duplicated);
@@ -125,7 +164,13 @@ async fn a_three_node_cluster_loses_a_node_under_load_and_loses_and_duplicates_n
         .collect();
     assert!(not_ok.is_empty(), "requests that never got an order: {not_ok:?}");
     assert_eq!(stored.len(), ok, "one stored order per request answered");
-    assert!(ok >= ORDERS_BEFORE_THE_KILL + ORDERS_AFTER_THE_KILL, "only {ok} orders were answered");
+    assert!(
+        !stalled,
+        "the stack stopped serving after the kill: {before_the_kill} orders answered before it, \
+         {ok} in all, short of {} more within {LOAD_DEADLINE:?} after it",
+        ORDERS_AFTER_THE_KILL
+    );
+    assert!(not_stopped.is_empty(), "did not stop within {SHUTDOWN:?} after the load: {not_stopped:?}");
     drop(stack);
     drop(cluster);
     eprintln!("cluster: the whole test took {:?}", started.elapsed());
@@ -173,23 +218,29 @@ enum Attempt {
     Unknown(String),
 }
 
-/// Sends orders one after the other until `stop`, each with a key of its own: what each ended as.
-async fn run_client(
-    app: &TestApp,
-    run: &str,
-    client: usize,
-    user_id: &str,
-    stop: &AtomicBool,
-    answered: &AtomicUsize,
-) -> Vec<Request> {
+/// What every client of the load shares.
+struct Load<'a> {
+    app: &'a TestApp,
+    /// In every `Idempotency-Key`, so that no two runs share one.
+    run: &'a str,
+    started: Instant,
+    /// Set when the load is over: each client finishes its request in hand, then stops.
+    stop: &'a AtomicBool,
+    /// Requests answered with an order so far.
+    answered: &'a AtomicUsize,
+}
+
+/// Sends orders one after the other until the load stops, each with a key of its own: what each
+/// ended as.
+async fn run_client(load: &Load<'_>, client: usize, user_id: &str) -> Vec<Request> {
     let mut requests = Vec::new();
     for n in 0_u32.. {
-        if stop.load(Ordering::SeqCst) {
+        if load.stop.load(Ordering::SeqCst) {
             break;
         }
         let description = format!("load-{client}-{n}");
         let quantity = i64::from(n % 5 + 1);
-        let key = format!("cluster-{run}-{client}-{n}");
+        let key = format!("cluster-{}-{client}-{n}", load.run);
         let variables = json!({ "input": {
             "userId": user_id, "itemDescription": description, "itemQuantity": quantity, "itemPrice": PRICE,
         } });
@@ -198,19 +249,24 @@ async fn run_client(
         let mut attempts = 0;
         let outcome = loop {
             attempts += 1;
-            match attempt(app, &key, &variables).await {
+            let sent = load.started.elapsed();
+            match attempt(load.app, &key, &variables).await {
                 Attempt::Answered(order) => break Outcome::Ok(order),
                 Attempt::Refused(error) => break Outcome::Failed(error),
                 Attempt::Unknown(error) if attempts >= MAX_ATTEMPTS || started.elapsed() >= RETRY_FOR => {
                     break Outcome::Unknown(error);
                 }
-                Attempt::Unknown(error) => errors.push(error),
+                Attempt::Unknown(error) => errors.push(format!(
+                    "+{:.1}s..+{:.1}s {error}",
+                    sent.as_secs_f64(),
+                    load.started.elapsed().as_secs_f64()
+                )),
             }
             // A short pause, 0.1 s growing to 0.8 s: the stack reconnects to another node meanwhile.
             tokio::time::sleep(Duration::from_millis(100 << (attempts.min(4) - 1))).await;
         };
         if matches!(outcome, Outcome::Ok(_)) {
-            answered.fetch_add(1, Ordering::SeqCst);
+            load.answered.fetch_add(1, Ordering::SeqCst);
         }
         requests.push(Request {
             description,
@@ -257,17 +313,56 @@ async fn attempt(app: &TestApp, key: &str, variables: &Value) -> Attempt {
     }
 }
 
-/// Waits until `answered` reaches `count`; panics after [`LOAD_DEADLINE`].
-async fn await_count(answered: &AtomicUsize, count: usize, when: &str) {
+/// Awaits `future` for at most `limit`: how long it took, or none.
+async fn within(limit: Duration, future: impl Future<Output = ()>) -> Option<Duration> {
+    let started = Instant::now();
+    tokio::time::timeout(limit, future).await.ok().map(|()| started.elapsed())
+}
+
+/// Whether the services answer a client of the test's own, new, on each surviving node, and
+/// what the gateway's readiness says: tells a stuck connection of the stack's from a service
+/// that no longer answers anyone.
+async fn probe(app: &TestApp, cluster: &PrivateRabbitMqCluster) {
+    let ready = app.http.get(format!("{}/readyz", app.address)).send().await.map(|response| response.status());
+    eprintln!("cluster: the gateway's /readyz: {ready:?}");
+    for (node, url) in cluster.urls().into_iter().enumerate().skip(1) {
+        let client = rpc::Broker::from_url(Some(&url), app.config.topology)
+            .client("cluster-test-probe", Duration::from_millis(RPC_TIMEOUT_MS));
+        let connected = Instant::now() + Duration::from_secs(10);
+        while !client.is_connected() && Instant::now() < connected {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for service in [rpc::Service::Users, rpc::Service::Orders] {
+            let answer = client.ping(service).await;
+            eprintln!("cluster: a new client on node {node} pings {}: {answer:?}", service.name());
+        }
+    }
+}
+
+/// What the surviving node 1 holds: queues, consumers, connections.
+async fn print_broker(cluster: &PrivateRabbitMqCluster) {
+    let queues =
+        ["list_queues", "name", "type", "leader", "online", "messages_ready", "messages_unacknowledged", "consumers"];
+    let consumers = ["list_consumers", "queue_name", "channel_pid", "active", "activity_status", "prefetch_count"];
+    let channels = ["list_channels", "connection", "number", "consumer_count", "messages_unacknowledged"];
+    let connections = ["list_connections", "name", "pid", "client_properties"];
+    for args in [&queues[..], &consumers, &channels, &connections] {
+        let quiet: Vec<&str> = ["-q"].into_iter().chain(args.iter().copied()).collect();
+        let output = cluster.rabbitmqctl(1, &quiet).await.unwrap_or_else(|error| error);
+        eprintln!("cluster: rabbitmqctl {}:\n{output}", args.join(" "));
+    }
+}
+
+/// Whether `answered` reaches `count` within [`LOAD_DEADLINE`].
+async fn reaches(answered: &AtomicUsize, count: usize) -> bool {
     let deadline = Instant::now() + LOAD_DEADLINE;
     while answered.load(Ordering::SeqCst) < count {
-        assert!(
-            Instant::now() < deadline,
-            "only {} orders answered {when} within {LOAD_DEADLINE:?} (wanted {count})",
-            answered.load(Ordering::SeqCst)
-        );
+        if Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    true
 }
 
 /// An order as the orders database holds it.

@@ -3,7 +3,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -16,7 +19,7 @@ use lapin::{
     types::{AMQPValue, FieldTable, ShortString},
 };
 use tokio::{
-    sync::{oneshot, watch},
+    sync::{Notify, oneshot, watch},
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
@@ -37,11 +40,40 @@ struct Link {
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>>;
 
+/// After this many calls in a row timed out with no reply to anything in between, the link is
+/// taken for dead though the connection looks alive (seen once a cluster node was killed: a
+/// reconnected channel whose requests went nowhere), and the client connects again.
+const STUCK_AFTER: u32 = 3;
+
+/// Whether replies still come: counts the calls that timed out since the last reply.
+#[derive(Default)]
+struct Liveness {
+    unanswered: AtomicU32,
+    stuck: Notify,
+}
+
+impl Liveness {
+    fn answered(&self) {
+        self.unanswered.store(0, Ordering::Relaxed);
+    }
+
+    fn timed_out(&self) {
+        if self.unanswered.fetch_add(1, Ordering::Relaxed) + 1 >= STUCK_AFTER {
+            self.stuck.notify_one();
+        }
+    }
+
+    fn is_stuck(&self) -> bool {
+        self.unanswered.load(Ordering::Relaxed) >= STUCK_AFTER
+    }
+}
+
 /// The calling side over RabbitMQ. Connects in the background and keeps reconnecting; calls
 /// made while disconnected wait for the link until their deadline.
 pub struct AmqpClient {
     link: watch::Receiver<Option<Link>>,
     pending: Pending,
+    liveness: Arc<Liveness>,
     supervisor: tokio::task::JoinHandle<()>,
 }
 
@@ -51,8 +83,10 @@ impl AmqpClient {
         let (link_sender, link) = watch::channel(None);
         let pending = Pending::default();
         let connector = Connector::new(settings.urls.clone(), name.to_owned());
-        let supervisor = tokio::spawn(supervise(connector, settings.topology, link_sender, pending.clone()));
-        Self { link, pending, supervisor }
+        let liveness = Arc::new(Liveness::default());
+        let supervisor =
+            tokio::spawn(supervise(connector, settings.topology, link_sender, pending.clone(), liveness.clone()));
+        Self { link, pending, liveness, supervisor }
     }
 
     async fn current_link(&self, deadline: Instant) -> Option<Link> {
@@ -69,18 +103,39 @@ impl Drop for AmqpClient {
     }
 }
 
-async fn supervise(connector: Connector, topology: Topology, link: watch::Sender<Option<Link>>, pending: Pending) {
-    let (link, pending) = (&link, &pending);
+async fn supervise(
+    connector: Connector,
+    topology: Topology,
+    link: watch::Sender<Option<Link>>,
+    pending: Pending,
+    liveness: Arc<Liveness>,
+) {
+    let (link, pending, liveness) = (&link, &pending, &liveness);
     let session = |(new_link, mut replies): (Link, Consumer)| async move {
         tracing::info!(reply_queue = new_link.reply_queue.as_str(), "RPC client connected to the broker");
+        liveness.answered();
         link.send_replace(Some(new_link));
-        while let Some(reply) = replies.next().await {
+        loop {
+            let reply = tokio::select! {
+                reply = replies.next() => reply,
+                () = liveness.stuck.notified() => {
+                    if !liveness.is_stuck() {
+                        continue;
+                    }
+                    tracing::warn!(calls = STUCK_AFTER, "no reply to the last calls; connecting again");
+                    break;
+                }
+            };
             match reply {
-                Ok(reply) => deliver_reply(pending, reply),
-                Err(error) => {
+                Some(Ok(reply)) => {
+                    liveness.answered();
+                    deliver_reply(pending, reply);
+                }
+                Some(Err(error)) => {
                     tracing::warn!(%error, "RPC client lost the broker");
                     break;
                 }
+                None => break,
             }
         }
         link.send_replace(None);
@@ -177,7 +232,10 @@ impl Transport for AmqpClient {
             Ok(Err(_)) => {
                 Err(RpcError::unavailable(format!("lost the broker while calling the {} service", service.name())))
             }
-            Err(_) => Err(unavailable()),
+            Err(_) => {
+                self.liveness.timed_out();
+                Err(unavailable())
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    PERSISTENT, Settings, Topology, declare_events_exchange,
+    BROKER_OPERATION_TIMEOUT, PERSISTENT, Settings, Topology, declare_events_exchange,
     reconnect::{Connector, Ended},
 };
 use crate::{Envelope, Event, EventHandler, EventPublisher, codec, events::EXCHANGE};
@@ -52,8 +52,15 @@ impl AmqpPublisher {
         Ok(channel)
     }
 
-    /// Sends every event in order, then waits for all their confirms.
+    /// Sends every event in order, then waits for all their confirms, within
+    /// [`BROKER_OPERATION_TIMEOUT`].
     async fn try_publish(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
+        tokio::time::timeout(BROKER_OPERATION_TIMEOUT, self.send_and_confirm(envelopes))
+            .await
+            .map_err(|_| anyhow::anyhow!("the broker did not confirm the events in time"))?
+    }
+
+    async fn send_and_confirm(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
         let channel = self.channel().await?;
         let mut confirms = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
@@ -217,14 +224,15 @@ async fn handle_event(handler: &EventHandler, delivery: Delivery) {
         Ok(event) => event,
         Err(error) => {
             tracing::warn!(%error, routing_key = delivery.routing_key.as_str(), "dropping an undecodable event");
-            let _ = delivery.ack(BasicAckOptions::default()).await;
+            let _ = tokio::time::timeout(BROKER_OPERATION_TIMEOUT, delivery.ack(BasicAckOptions::default())).await;
             return;
         }
     };
     let envelope = Envelope { routing_key: delivery.routing_key.to_string(), event };
     match handler(envelope).await {
         Ok(()) => {
-            if !matches!(delivery.ack(BasicAckOptions::default()).await, Ok(true)) {
+            let acked = tokio::time::timeout(BROKER_OPERATION_TIMEOUT, delivery.ack(BasicAckOptions::default())).await;
+            if !matches!(acked, Ok(Ok(true))) {
                 tracing::warn!("event ack not delivered; it will come again (handlers are idempotent)");
             }
         }
@@ -232,7 +240,8 @@ async fn handle_event(handler: &EventHandler, delivery: Delivery) {
             tracing::error!(error = format!("{error:#}"), "event handler failed; requeueing");
             // Do not spin on a failing event: give the cause a moment to pass.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() }).await;
+            let nack = delivery.nack(BasicNackOptions { requeue: true, ..BasicNackOptions::default() });
+            let _ = tokio::time::timeout(BROKER_OPERATION_TIMEOUT, nack).await;
         }
     }
 }

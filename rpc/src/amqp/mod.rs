@@ -135,6 +135,11 @@ pub fn split_urls(url: &str) -> Vec<String> {
     url.split(',').map(str::trim).filter(|url| !url.is_empty()).map(str::to_owned).collect()
 }
 
+/// The longest a publish, a confirm or an ack may take. On a connection that died under it
+/// (a cluster node killed), lapin may never settle one: bounded, the caller gives up and
+/// reconnects instead of waiting forever.
+const BROKER_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `delivery_mode` of requests and replies: they are worth nothing once their caller gave up.
 const TRANSIENT: u8 = 1;
 /// `delivery_mode` of events: they must survive a broker restart.

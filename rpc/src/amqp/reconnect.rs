@@ -108,7 +108,9 @@ impl Connector {
                         Ended::Lost => "reconnecting",
                         Ended::Stopped => "shutting down",
                     };
-                    let _ = connection.close(200, reason.into()).await;
+                    // Bounded: a connection that died unnoticed never answers its close.
+                    let _ = tokio::time::timeout(super::BROKER_OPERATION_TIMEOUT, connection.close(200, reason.into()))
+                        .await;
                     if let Ended::Stopped = ended {
                         return;
                     }

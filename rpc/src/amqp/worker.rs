@@ -14,7 +14,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use super::{
-    Settings, TRANSIENT, Topology, declare_service_queues,
+    BROKER_OPERATION_TIMEOUT, Settings, TRANSIENT, Topology, declare_service_queues,
     reconnect::{Connector, Ended},
 };
 use crate::{
@@ -29,6 +29,9 @@ pub struct ServeOptions {
     /// How many messages a worker holds, and so handles at once.
     pub prefetch: u16,
 }
+
+/// How long a stopping worker waits for the next of the deliveries the broker had already sent.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The largest message copied to a dead-letter queue; a bigger one is logged and dropped.
 const DEAD_LETTER_MAX_BYTES: usize = 1024 * 1024;
@@ -67,11 +70,15 @@ async fn consume<S: crate::RequestState>(
                 () = stop.cancelled() => {
                     // Stop deliveries, then handle what the broker already sent us: the
                     // stream yields those and ends after the cancel. The acks need this
-                    // connection, so it stays open until every handler is done.
-                    if let Err(error) = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()).await {
-                        tracing::warn!(%error, "cannot cancel the consumer");
+                    // connection, so it stays open until every handler is done. Each wait is
+                    // bounded: on a connection that died unnoticed, neither would ever end.
+                    let cancel = channel.basic_cancel(consumer.tag(), BasicCancelOptions::default());
+                    match tokio::time::timeout(BROKER_OPERATION_TIMEOUT, cancel).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => tracing::warn!(%error, "cannot cancel the consumer"),
+                        Err(_) => tracing::warn!("cancelling the consumer hung; stopping anyway"),
                     }
-                    while let Some(Ok(delivery)) = consumer.next().await {
+                    while let Ok(Some(Ok(delivery))) = tokio::time::timeout(DRAIN_WAIT, consumer.next()).await {
                         tracker.spawn(handle_delivery(channel.clone(), router.clone(), service, delivery));
                     }
                     tracker.close();
@@ -156,7 +163,11 @@ async fn handle_delivery<S: crate::RequestState>(
     // frames first), so the broker sees it only after the reply; and if the reply cannot be
     // written, neither can the ack, and the broker redelivers. Waiting for both at once costs
     // one hand-off with the connection's thread instead of two.
-    let (published, acked) = tokio::join!(publish_reply, delivery.ack(BasicAckOptions::default()));
+    let both = async { tokio::join!(publish_reply, delivery.ack(BasicAckOptions::default())) };
+    let Ok((published, acked)) = tokio::time::timeout(BROKER_OPERATION_TIMEOUT, both).await else {
+        tracing::warn!(parent: &span, "the reply and ack hung (a dead connection); the broker will redeliver");
+        return;
+    };
     if let Err(error) = published {
         tracing::warn!(parent: &span, %error, "cannot publish the reply; the request will be redelivered");
         return;
