@@ -134,9 +134,8 @@ async fn measure(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // The deployment's own calls: `users.get` answers a signed-out caller nothing.
-    let client = Broker::amqp(&args.amqp_url)
-        .client("bench-rpc-ping", Duration::from_secs(5))
-        .as_caller(rpc::Caller::Service);
+    let client =
+        Broker::amqp(&args.amqp_url).client("bench-rpc-ping", Duration::from_secs(5)).as_caller(rpc::Caller::Service);
     // The client connects in the background: wait until a ping comes back.
     let deadline = Instant::now() + Duration::from_secs(30);
     while client.ping(Service::Users).await.is_err() {
