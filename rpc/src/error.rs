@@ -116,7 +116,12 @@ impl<T, E: Into<anyhow::Error>> OrInternal<T> for Result<T, E> {
         self.map_err(|error| {
             let error = error.into();
             if is_transient(&error) {
-                tracing::warn!(%error, doing, "the database is out of reach; answering SERVICE_UNAVAILABLE");
+                tracing::warn!(
+                    %error,
+                    doing,
+                    "a failure that passes (the database out of reach or restarting, or a statement or \
+                     transaction cut at its deadline); answering SERVICE_UNAVAILABLE"
+                );
                 return RpcError::unavailable("the service cannot reach its database right now; try again");
             }
             tracing::error!(%error, doing, "internal error");
