@@ -45,20 +45,7 @@ impl PrivateRabbitMq {
     }
 
     fn environment(&self, amqp_port: u16, dist_port: u16) -> Vec<(&'static str, String)> {
-        let path = |name: &str| self.dir.join(name).display().to_string();
-        vec![
-            ("RABBITMQ_NODENAME", self.node.clone()),
-            ("RABBITMQ_NODE_PORT", amqp_port.to_string()),
-            ("RABBITMQ_DIST_PORT", dist_port.to_string()),
-            ("RABBITMQ_MNESIA_BASE", path("mnesia")),
-            ("RABBITMQ_LOG_BASE", path("log")),
-            ("RABBITMQ_PID_FILE", path("pid")),
-            ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
-            // Without its extension: the server adds `.conf`.
-            ("RABBITMQ_CONFIG_FILE", path("rabbitmq")),
-            // Not the machine's rabbitmq-env.conf, which names the machine's node.
-            ("RABBITMQ_CONF_ENV_FILE", path("no-env.conf")),
-        ]
+        node_environment(&self.node, &self.dir, amqp_port, dist_port)
     }
 
     /// Stops the broker application; the node stays, so [`Self::start_app`] brings it back with
@@ -105,4 +92,29 @@ impl Drop for PrivateRabbitMq {
         let _ = Command::new("rabbitmqctl").args(["-n", &self.node, "stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The environment that makes `rabbitmq-server` a private node named `node`, on these ports,
+/// keeping everything under `dir`: what [`PrivateRabbitMq`] and every node of a
+/// [`crate::PrivateRabbitMqCluster`] start with.
+pub(crate) fn node_environment(
+    node: &str,
+    dir: &std::path::Path,
+    amqp_port: u16,
+    dist_port: u16,
+) -> Vec<(&'static str, String)> {
+    let path = |name: &str| dir.join(name).display().to_string();
+    vec![
+        ("RABBITMQ_NODENAME", node.to_owned()),
+        ("RABBITMQ_NODE_PORT", amqp_port.to_string()),
+        ("RABBITMQ_DIST_PORT", dist_port.to_string()),
+        ("RABBITMQ_MNESIA_BASE", path("mnesia")),
+        ("RABBITMQ_LOG_BASE", path("log")),
+        ("RABBITMQ_PID_FILE", path("pid")),
+        ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
+        // Without its extension: the server adds `.conf`.
+        ("RABBITMQ_CONFIG_FILE", path("rabbitmq")),
+        // Not the machine's rabbitmq-env.conf, which names the machine's node.
+        ("RABBITMQ_CONF_ENV_FILE", path("no-env.conf")),
+    ]
 }

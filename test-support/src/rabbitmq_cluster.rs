@@ -10,7 +10,6 @@
 //! broker is never touched.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::atomic::{AtomicBool, Ordering},
@@ -160,7 +159,7 @@ impl Node {
         let base = crate::unique_name("gqlmq-node", '-');
         let dir = std::env::temp_dir().join(&base);
         std::fs::create_dir_all(&dir).expect("a folder for the private node");
-        let amqp_port = free_port();
+        let amqp_port = crate::free_port();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("the plugin list");
         std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.1 = 127.0.0.1:{amqp_port}\n"))
             .expect("the node's configuration");
@@ -179,27 +178,14 @@ impl Node {
     fn launch(&self) {
         let status = Command::new("rabbitmq-server")
             .arg("-detached")
-            .envs(self.environment(free_port()))
+            .envs(self.environment(crate::free_port()))
             .status()
             .expect("rabbitmq-server runs");
         assert!(status.success(), "rabbitmq-server -detached failed for {}", self.name);
     }
 
     fn environment(&self, dist_port: u16) -> Vec<(&'static str, String)> {
-        let path = |name: &str| self.dir.join(name).display().to_string();
-        vec![
-            ("RABBITMQ_NODENAME", self.name.clone()),
-            ("RABBITMQ_NODE_PORT", self.amqp_port.to_string()),
-            ("RABBITMQ_DIST_PORT", dist_port.to_string()),
-            ("RABBITMQ_MNESIA_BASE", path("mnesia")),
-            ("RABBITMQ_LOG_BASE", path("log")),
-            ("RABBITMQ_PID_FILE", path("pid")),
-            ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
-            // Without its extension: the server adds `.conf`.
-            ("RABBITMQ_CONFIG_FILE", path("rabbitmq")),
-            // Not the machine's rabbitmq-env.conf, which names the machine's node.
-            ("RABBITMQ_CONF_ENV_FILE", path("no-env.conf")),
-        ]
+        crate::private_rabbitmq::node_environment(&self.name, &self.dir, self.amqp_port, dist_port)
     }
 
     /// Waits until the node accepts AMQP connections: its listener opens last, once it has
@@ -309,15 +295,6 @@ fn run_for(mut command: Command, limit: Duration) {
 
 async fn port_open(port: u16) -> bool {
     tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-}
-
-/// A port nobody listens on now. Another process could take it before the node does; the node
-/// then fails to start and the test says so.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 #[cfg(test)]

@@ -24,6 +24,29 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row of a scenario that deletes users: what it can show is lost deletions, stale
+    /// reads and orphaned orders.
+    pub fn of_deletions(
+        scenario: &'static str,
+        tally: Tally,
+        lost: u64,
+        orphans: u64,
+        time_until_normal: Option<Duration>,
+        notes: Vec<String>,
+    ) -> Self {
+        let stale = Some(tally.stale);
+        Self {
+            scenario,
+            lost: Some(lost),
+            stale,
+            orphans: Some(orphans),
+            time_until_normal,
+            tally,
+            notes,
+            ..Self::default()
+        }
+    }
+
     pub fn failed(scenario: &'static str, error: String) -> Self {
         Self { scenario, error: Some(error), ..Self::default() }
     }

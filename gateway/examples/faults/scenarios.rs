@@ -550,18 +550,7 @@ async fn kill_users_worker(harness: &Harness) -> anyhow::Result<Row> {
     )];
     notes.extend(evidence.into_iter().take(10));
     finish(stack, &mut notes).await;
-    Ok(Row {
-        scenario: name,
-        lost: Some(lost),
-        duplicated: None,
-        stale: Some(tally.stale),
-        orphans: Some(orphans),
-        late_overwrites: None,
-        time_until_normal,
-        tally,
-        notes,
-        error: None,
-    })
+    Ok(Row::of_deletions(name, tally, lost, orphans, time_until_normal, notes))
 }
 
 /// Each deleted user, its orders and their totalCount, all cached by the warm-up reads.
@@ -682,18 +671,7 @@ async fn cascade_without_gateways(harness: &Harness) -> anyhow::Result<Row> {
     notes.extend(evidence);
     finish(stack, &mut notes).await;
     let tally = client.tally;
-    Ok(Row {
-        scenario: name,
-        lost: Some(lost),
-        duplicated: None,
-        stale: Some(tally.stale),
-        orphans: Some(orphans),
-        late_overwrites: None,
-        time_until_normal,
-        tally,
-        notes,
-        error: None,
-    })
+    Ok(Row::of_deletions(name, tally, lost, orphans, time_until_normal, notes))
 }
 
 /// Whether a [`CASCADE_READ`] shows none of the deleted user and orders.
