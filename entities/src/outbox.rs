@@ -153,7 +153,11 @@ impl Outbox {
         }
         let envelopes = rows
             .iter()
-            .map(|row| Ok(Envelope { routing_key: row.routing_key.clone(), event: serde_json::from_str(&row.body)? }))
+            .map(|row| {
+                let mut event: rpc::Event = serde_json::from_str(&row.body)?;
+                event.sequence = Some(row.seq);
+                Ok(Envelope { routing_key: row.routing_key.clone(), event })
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         publisher.publish(&envelopes).await?;
         let published: Vec<i64> = rows.iter().map(|row| row.seq).collect();

@@ -104,6 +104,10 @@ pub struct Config {
     #[command(flatten)]
     pub connections: crate::serve::ConnectionLimits,
 
+    /// The limits of subscriptions and their WebSockets (`live.rs`).
+    #[command(flatten)]
+    pub live: crate::live::LiveSettings,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

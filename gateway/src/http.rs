@@ -18,7 +18,11 @@ use std::{panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use axum::{
     Extension, Router,
-    extract::{DefaultBodyLimit, Query, Request as HttpRequest, State, rejection::QueryRejection},
+    extract::{
+        DefaultBodyLimit, Query, Request as HttpRequest, State,
+        rejection::QueryRejection,
+        ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+    },
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     middleware::{self, Next},
     response::IntoResponse,
@@ -121,7 +125,16 @@ async fn graphql_get(
     client: Option<Extension<crate::serve::ClientAddress>>,
     headers: HeaderMap,
     params: Result<Query<QueryString>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> axum::response::Response {
+    // A WebSocket: subscriptions (and any operation) over graphql-transport-ws.
+    if wants_websocket(&headers) {
+        let client = client.map(|Extension(client)| client);
+        return match upgrade {
+            Ok(upgrade) => crate::live::socket::upgrade(state, upgrade, client),
+            Err(rejection) => respond::error(&id, &RequestError::BadUpgrade(rejection.body_text())),
+        };
+    }
     // A query string that does not read (a parameter twice, say): axum would answer plain text.
     let Query(params) = match params {
         Ok(params) => params,
@@ -137,6 +150,14 @@ async fn graphql_get(
         }
     };
     within_deadline(&id, state.limits(), run).await
+}
+
+/// Whether a request asks to become a WebSocket (`Upgrade: websocket`).
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|protocol| protocol.trim().eq_ignore_ascii_case("websocket")))
 }
 
 /// `GET /graphql` without a query: GraphiQL, for a browser, unless it is turned off.

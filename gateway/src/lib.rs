@@ -13,6 +13,7 @@
 //! - [`state`]: what every request shares.
 //! - [`graphql`]: the schema, one module per domain, with DataLoaders and error mapping.
 //! - [`graphiql`]: the GraphiQL page and its assets, embedded in the binary.
+//! - [`live`]: subscriptions over WebSocket (graphql-transport-ws), fed by the services' events.
 //! - [`cache`]: the field cache (Redis or in-process) and its invalidation.
 //! - [`documents`]: parsed documents kept by their text, so repeated queries skip the parser.
 //! - [`limits`]: what one request may ask (depth, complexity, aliases, sizes, time).
@@ -29,6 +30,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod request;
 pub mod serve;

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served as text on `/metrics`.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 /// The gateway's counters. Cheap to clone.
 #[derive(Clone)]
@@ -15,6 +15,45 @@ pub struct Metrics {
     /// Events from the services this gateway has applied to its cache, by routing key.
     pub events: IntCounterVec,
     pub connections: crate::serve::ConnectionMetrics,
+    pub live: LiveMetrics,
+}
+
+/// The WebSocket endpoint's metrics (`crate::live`).
+#[derive(Clone)]
+pub struct LiveMetrics {
+    /// Sockets open.
+    pub sockets: IntGauge,
+    /// Operations running on them (subscriptions, mostly).
+    pub operations: IntGauge,
+    /// Changes handed to subscribers (one per subscriber reached).
+    pub deliveries: IntCounter,
+    /// Sockets the gateway closed, by close code.
+    pub closes: IntCounterVec,
+}
+
+impl LiveMetrics {
+    fn new(registry: &Registry) -> Self {
+        let sockets = IntGauge::new("gateway_websockets", "WebSockets open").expect("valid");
+        let operations =
+            IntGauge::new("gateway_websocket_operations", "Operations running on WebSockets (subscriptions)")
+                .expect("valid");
+        let deliveries =
+            IntCounter::new("gateway_subscription_deliveries_total", "Changes handed to subscribers").expect("valid");
+        let closes = IntCounterVec::new(
+            Opts::new("gateway_websocket_closes_total", "WebSockets the gateway closed, by close code"),
+            &["code"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(operations.clone()),
+            Box::new(deliveries.clone()),
+            Box::new(closes.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Self { sockets, operations, deliveries, closes }
+    }
 }
 
 impl Metrics {
@@ -46,7 +85,8 @@ impl Metrics {
         }
         let connections = crate::serve::ConnectionMetrics::new();
         connections.register(&registry);
-        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors, events, connections }
+        let live = LiveMetrics::new(&registry);
+        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors, events, connections, live }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -21,8 +21,13 @@ use crate::{
         store::{MemoryStore, RedisStore, Store, generation_ttl},
     },
     config::Config,
-    graphql::{Gateway, build_schema, build_schema_validating, idempotency::Idempotency, loaders::Lookups},
+    graphql::{
+        Gateway, build_schema, build_schema_validating,
+        idempotency::Idempotency,
+        loaders::{Lookups, Reader},
+    },
     http::{cors::Cors, router},
+    live::Live,
     metrics::Metrics,
     request::persisted::PersistedQueries,
     state::AppState,
@@ -87,21 +92,32 @@ impl Application {
         // Until the shared cache's queue is joined and its backlog applied, the cache may be
         // stale: nothing is read from it before then.
         cache.set_caught_up(!shares_cache(&config));
+        let lookups = Arc::new(Lookups::new(&rpc, usize::from(config.rpc_lookups_in_flight)));
+        let live = Arc::new(Live::new(
+            config.live.clone(),
+            Reader::new(lookups.clone(), cache.clone()),
+            rpc.clone(),
+            cache.clone(),
+            shares_cache(&config),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        let gateway =
+            Gateway { rpc: rpc.clone(), cache: cache.clone(), auth: auth.clone(), idempotency, live: live.clone() };
+        let validated_schema = build_schema_validating(Some(gateway.clone()), &config.limits, ValidationMode::Fast);
+        let schema = build_schema(Some(gateway), &config.limits);
         services.spawn(
             on_events(
                 broker.clone(),
                 config.clone(),
                 cache.clone(),
                 auth.clone(),
+                live.clone(),
                 metrics.clone(),
                 services_shutdown.clone(),
             )
             .map(Ok),
         );
-        let gateway = Gateway { rpc: rpc.clone(), cache: cache.clone(), auth: auth.clone(), idempotency };
-        let validated_schema = build_schema_validating(Some(gateway.clone()), &config.limits, ValidationMode::Fast);
-        let schema = build_schema(Some(gateway), &config.limits);
-        let lookups = Arc::new(Lookups::new(&rpc, usize::from(config.rpc_lookups_in_flight)));
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
@@ -117,6 +133,7 @@ impl Application {
                 cache,
                 auth,
                 metrics,
+                live,
             },
             cors,
             shutdown,
@@ -237,8 +254,8 @@ pub fn cache_events_queue(key_prefix: &str) -> String {
 
 /// What the services announce reaches this gateway:
 ///
-/// - through a queue of its own, what it keeps in process: ended sessions, and with no shared
-///   cache, the invalidations of its own cache;
+/// - through a queue of its own, every change and ended session: for its sessions, its
+///   subscribers (`crate::live`), and with no shared cache, the invalidations of its own cache;
 /// - with a shared cache, through that cache's durable queue ([`cache_events_queue`]); until
 ///   its backlog is handled, this gateway reads nothing from the cache (it could be stale).
 async fn on_events(
@@ -246,6 +263,7 @@ async fn on_events(
     config: Config,
     cache: Arc<FieldCache>,
     auth: Arc<Auth>,
+    live: Arc<Live>,
     metrics: Metrics,
     shutdown: CancellationToken,
 ) {
@@ -276,14 +294,21 @@ async fn on_events(
         let invalidate = invalidate.clone();
         move |envelope: Envelope| {
             auth.on_event(&envelope);
-            let invalidate = (!shared_cache).then(|| invalidate(envelope));
-            async move { if let Some(invalidate) = invalidate { invalidate.await } else { Ok(()) } }.boxed()
+            let invalidate = (!shared_cache).then(|| invalidate(envelope.clone()));
+            let live = live.clone();
+            async move {
+                // The cache first: a subscriber reads what changed through it.
+                if let Some(invalidate) = invalidate {
+                    invalidate.await?;
+                }
+                live.on_event(&envelope).await;
+                Ok(())
+            }
+            .boxed()
         }
     });
     let mut own_keys: Vec<&str> = SESSION_EVENTS.to_vec();
-    if !shared_cache {
-        own_keys.extend(CACHE_EVENTS.iter().filter(|key| !SESSION_EVENTS.contains(key)));
-    }
+    own_keys.extend(CACHE_EVENTS.iter().filter(|key| !SESSION_EVENTS.contains(key)));
     let own_events = broker.subscribe(SubscriberQueue::Transient, &own_keys, own, shutdown.clone());
     if !shared_cache {
         return own_events.await;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub cache: Arc<FieldCache>,
     pub auth: Arc<Auth>,
     pub metrics: Metrics,
+    /// Subscriptions and the WebSockets they run on.
+    pub live: Arc<crate::live::Live>,
 }
 
 impl AppState {

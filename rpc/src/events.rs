@@ -34,6 +34,11 @@ pub struct Event {
     pub id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Uuid>,
+    /// Where the event stands in its service's outbox: rising in commit order for one record,
+    /// so a consumer can tell an event it already had (published twice) from a newer one. Set
+    /// by the outbox relay; absent on events that went out without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
 }
 
 /// An event with its routing key, as a publisher hands it over.
@@ -45,7 +50,7 @@ pub struct Envelope {
 
 impl Envelope {
     pub fn new(routing_key: &str, id: Uuid, user_id: Option<Uuid>) -> Self {
-        Self { routing_key: routing_key.to_owned(), event: Event { id, user_id } }
+        Self { routing_key: routing_key.to_owned(), event: Event { id, user_id, sequence: None } }
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Authentication {
     pub caller: Result<Caller, RpcError>,
     /// The session of the token, for `logout`.
     pub session: Option<Uuid>,
+    /// When the token expires (Unix seconds): a WebSocket it opened closes then.
+    pub expires_at: Option<i64>,
     /// The client's address, for the limits on failed attempts.
     pub client: String,
 }
@@ -36,7 +38,7 @@ pub struct Authentication {
 impl Authentication {
     /// No token sent.
     pub fn anonymous(client: impl Into<String>) -> Self {
-        Self { caller: Ok(Caller::Anonymous), session: None, client: client.into() }
+        Self { caller: Ok(Caller::Anonymous), session: None, expires_at: None, client: client.into() }
     }
 }
 
@@ -71,6 +73,7 @@ impl Auth {
         let refused = |message: &str| Authentication {
             caller: Err(RpcError::new(ErrorCode::Unauthenticated, message)),
             session: None,
+            expires_at: None,
             client: client.clone(),
         };
         let Some(token) = value.to_str().ok().and_then(bearer) else {
@@ -78,10 +81,10 @@ impl Auth {
         };
         let claims = match self.tokens.check(token) {
             Ok(claims) => claims,
-            Err(error) => return Authentication { caller: Err(error), session: None, client },
+            Err(error) => return Authentication { caller: Err(error), session: None, expires_at: None, client },
         };
         let caller = self.sessions.caller(rpc, &claims).await;
-        Authentication { caller, session: Some(claims.sid), client }
+        Authentication { caller, session: Some(claims.sid), expires_at: Some(claims.exp), client }
     }
 
     /// What an event says about sessions, applied to the kept answers.

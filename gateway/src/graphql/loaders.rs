@@ -144,6 +144,41 @@ impl Loaders {
     }
 }
 
+/// One look-up outside a request, for `requester`'s caller and in its view: the same cache
+/// and coalesced RPCs as the loaders. What a change a subscription announces is read through
+/// (`crate::live`), once for all its subscribers.
+pub struct Reader {
+    lookups: Arc<Lookups>,
+    cache: Arc<FieldCache>,
+}
+
+impl Reader {
+    pub fn new(lookups: Arc<Lookups>, cache: Arc<FieldCache>) -> Self {
+        Self { lookups, cache }
+    }
+
+    fn source(&self, requester: &Requester) -> Source {
+        Source {
+            lookups: self.lookups.clone(),
+            cache: self.cache.clone(),
+            rpc: requester.rpc().clone(),
+            keys: requester.keys().clone(),
+        }
+    }
+
+    pub async fn order(&self, requester: &Requester, id: Uuid) -> Result<Option<Order>, RpcError> {
+        let source = self.source(requester);
+        let mut found = source.by_ids(&[id], Keys::order, &source.lookups.orders, |order: &Order| order.id).await?;
+        Ok(found.remove(&id))
+    }
+
+    pub async fn user(&self, requester: &Requester, id: Uuid) -> Result<Option<User>, RpcError> {
+        let source = self.source(requester);
+        let mut found = source.by_ids(&[id], Keys::user, &source.lookups.users, |user: &User| user.id).await?;
+        Ok(found.remove(&id))
+    }
+}
+
 /// The RPCs of the whole gateway behind the loaders: look-ups by id go through a
 /// [`Coalescer`] each, which merges them when many requests want some at once.
 pub struct Lookups {

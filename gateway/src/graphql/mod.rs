@@ -10,9 +10,10 @@ pub mod loaders;
 pub mod orders;
 pub mod pagination;
 pub mod scalars;
+pub mod subscriptions;
 pub mod users;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema, ValidationMode};
+use async_graphql::{Context, MergedObject, Schema, ValidationMode};
 use std::sync::Arc;
 
 use rpc::{Caller, RpcClient};
@@ -30,7 +31,9 @@ pub struct Query(users::UserQuery, orders::OrderQuery, auth::AuthQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(users::UserMutation, orders::OrderMutation, auth::AuthMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub use self::subscriptions::Subscription;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// What resolvers reach through the schema's data.
 #[derive(Clone)]
@@ -40,6 +43,8 @@ pub struct Gateway {
     pub cache: Arc<FieldCache>,
     pub auth: Arc<Auth>,
     pub idempotency: Arc<Idempotency>,
+    /// The subscriptions' fan-out.
+    pub live: Arc<crate::live::Live>,
 }
 
 /// Who one request is for, and what it calls and caches with: in each request's data.
@@ -99,6 +104,10 @@ impl Gateway {
         Ok(&ctx.data::<Gateway>()?.auth)
     }
 
+    pub fn live<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a crate::live::Live> {
+        Ok(&ctx.data::<Gateway>()?.live)
+    }
+
     pub fn cache<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a FieldCache> {
         Ok(&ctx.data::<Gateway>()?.cache)
     }
@@ -148,7 +157,7 @@ pub fn build_schema(gateway: Option<Gateway>, limits: &Limits) -> AppSchema {
 pub fn build_schema_validating(gateway: Option<Gateway>, limits: &Limits, mode: ValidationMode) -> AppSchema {
     // `UUID` is async-graphql's `Uuid` on output and our `UuidInput` on input (see there).
     let mut builder =
-        Schema::build_with_ignore_name_conflicts(Query::default(), Mutation::default(), EmptySubscription, ["UUID"])
+        Schema::build_with_ignore_name_conflicts(Query::default(), Mutation::default(), Subscription, ["UUID"])
             .validation_mode(mode)
             .limit_depth(limits.max_depth)
             .limit_complexity(limits.max_complexity)

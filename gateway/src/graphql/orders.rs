@@ -24,6 +24,9 @@ pub struct Order {
     pub total_value: Decimal,
     pub created_at: DateTime,
     pub updated_at: DateTime,
+    /// The change it was read for, if a subscription's.
+    #[graphql(skip)]
+    pub change: crate::live::OfChange,
 }
 
 impl From<wire::Order> for Order {
@@ -37,6 +40,7 @@ impl From<wire::Order> for Order {
             total_value: Decimal::Text(order.total_value),
             created_at: DateTime(order.created_at),
             updated_at: DateTime(order.updated_at),
+            change: crate::live::OfChange::default(),
         }
     }
 }
@@ -46,6 +50,10 @@ impl Order {
     /// Who placed it; batched with the other orders of the response. Null once the user is gone.
     async fn user(&self, ctx: &Context<'_>) -> Nullable<User> {
         Nullable::of(async {
+            // Read once for every subscriber of the change, rather than once each.
+            if let Some(change) = &self.change.0 {
+                return Ok(change.owner().await.gql()?.map(User::from));
+            }
             let user = Gateway::loaders(ctx)?.users.load_one(self.user_id).await.gql()?;
             Ok(user.map(User::from))
         })

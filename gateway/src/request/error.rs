@@ -48,6 +48,11 @@ pub enum RequestError {
     GraphiqlOff,
     #[error("mutations must be sent with POST")]
     MutationOverGet,
+    #[error("a subscription runs over WebSocket at /graphql, with the graphql-transport-ws protocol")]
+    SubscriptionOverHttp,
+    // axum's message says what the upgrade lacks.
+    #[error("not a WebSocket upgrade this endpoint takes: {0}")]
+    BadUpgrade(String),
     #[error("the request took longer than {ms} ms")]
     Timeout { ms: u64 },
     /// What happened goes to the log, never to the client.
@@ -79,6 +84,8 @@ pub enum RequestError {
     IntrospectionDisabled,
     #[error("cannot spread fragment \"{0}\" within itself")]
     FragmentCycle(String),
+    #[error("a WebSocket runs at most {max} operations at once: complete one first")]
+    TooManyOperations { max: u32 },
 
     // Of the HTTP request, before any stage (`http`): every route answers the GraphQL shape.
     #[error("there is nothing at {path}: the GraphQL endpoint is /graphql")]
@@ -107,7 +114,10 @@ impl RequestError {
             | Self::ExtensionsNotAnObject
             | Self::BadIdempotencyKey
             | Self::PersistedQueryMismatch
-            | Self::PersistedQueryMalformed => code::BAD_REQUEST,
+            | Self::PersistedQueryMalformed
+            | Self::SubscriptionOverHttp
+            | Self::BadUpgrade(_) => code::BAD_REQUEST,
+            Self::TooManyOperations { .. } => rpc::ErrorCode::TooManyRequests.as_str(),
             Self::BatchTooLarge { .. } => code::BATCH_TOO_LARGE,
             Self::GraphiqlOff => code::NOT_FOUND,
             Self::MutationOverGet => code::METHOD_NOT_ALLOWED,
@@ -151,6 +161,8 @@ impl RequestError {
             | Self::NoQueryParameter
             | Self::VariablesNotAnObject
             | Self::ExtensionsNotAnObject
+            | Self::SubscriptionOverHttp
+            | Self::BadUpgrade(_)
             | Self::BatchTooLarge { .. }
             | Self::QueryTooLarge { .. }
             | Self::PersistedQueryMismatch
@@ -165,6 +177,7 @@ impl RequestError {
             Self::NoSuchPath { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } | Self::NotAPreflight => StatusCode::METHOD_NOT_ALLOWED,
             Self::UnreadableQueryString(rejection) => rejection.status(),
+            Self::TooManyOperations { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 

@@ -5,6 +5,7 @@
 mod nulls;
 
 use async_graphql::Response;
+use futures_util::{Stream, StreamExt};
 
 use super::{id::RequestId, parse::Prepared, respond, validate::Validation};
 use crate::{
@@ -50,4 +51,43 @@ pub async fn execute(
     add_request_error_codes(&mut response.errors);
     finish_errors(&mut response.errors, &id.0);
     (response, request_failed)
+}
+
+/// Runs one prepared operation of a WebSocket, whose answers come one by one: a subscription's
+/// changes, or a query's or mutation's one answer. `data` goes into the operation's data beside
+/// the caller and the DataLoaders (the socket's, for the subscriptions). Each answer is
+/// resolved with DataLoaders of the operation ([`RequestScope`] runs their batches while the
+/// next answer is polled) and finished as [`execute`] finishes one.
+pub fn execute_stream(
+    state: &AppState,
+    id: RequestId,
+    auth: &Authentication,
+    prepared: Prepared,
+    data: impl std::any::Any + Send + Sync,
+) -> impl Stream<Item = Response> + Send + 'static {
+    let (request, validation) = Validation::of(prepared);
+    let schema = validation.schema(state).clone();
+    let scope = RequestScope::default();
+    let requester = Requester::new(auth.clone(), &state.rpc, &state.cache.keys);
+    let loaders = Loaders::new(&scope, &state.lookups, &state.cache, &requester);
+    let mut request = request.data(loaders).data(requester).data(data);
+    let query = std::mem::take(&mut request.query);
+    let operation_name = request.operation_name.clone();
+    let answers = schema.execute_stream(request);
+    let mut validation = Some(validation);
+    futures_util::stream::unfold((scope, answers), |(scope, mut answers)| async move {
+        let answer = scope.run(answers.next()).await?;
+        Some((answer, (scope, answers)))
+    })
+    .map(move |mut response: Response| {
+        if response.errors.iter().any(|error| !error.path.is_empty()) {
+            nulls::propagate(&mut response.data, &response.errors, &query, operation_name.as_deref());
+        }
+        if let Some(validation) = validation.take() {
+            validation.ran(respond::could_not_run(&response));
+        }
+        add_request_error_codes(&mut response.errors);
+        finish_errors(&mut response.errors, &id.0);
+        response
+    })
 }

@@ -141,6 +141,7 @@ async fn get_stages(
         }
     };
     validate::check_get(&mut prepared.request)?;
+    validate::check_http(&mut prepared.request)?;
     let auth = LazyAuth::new(headers, client);
     // No mutation comes over GET: an Idempotency-Key has nothing to do here.
     let (response, request_failed) = execute::execute(state, id, auth.get(state).await, prepared, None).await;
@@ -175,7 +176,10 @@ async fn operation(
     request: Request,
     key: Option<IdempotencyKey>,
 ) -> (Response, Outcome) {
-    match prepare(state, request).await {
+    match prepare(state, request).await.and_then(|mut prepared| {
+        validate::check_http(&mut prepared.request)?;
+        Ok(prepared)
+    }) {
         Ok(prepared) => {
             let (response, failed) = execute::execute(state, id, auth.get(state).await, prepared, key).await;
             (response, Outcome { failed, uncacheable: false })
@@ -197,7 +201,7 @@ fn refused(id: &RequestId, refusal: RequestError) -> (Response, Outcome) {
 /// Persisted query, parse and keep, with the limits on either side of the parser: a refused
 /// document never reaches async-graphql, and a kept one is neither parsed nor checked again.
 /// A text sent with its hash is registered once its document passed the limits.
-async fn prepare(state: &AppState, mut request: Request) -> Result<Prepared, RequestError> {
+pub(crate) async fn prepare(state: &AppState, mut request: Request) -> Result<Prepared, RequestError> {
     let limits = state.limits();
     limits::check_size(&request.query, limits)?;
     let registration = persisted::resolve(&state.persisted_queries, &mut request).await?;

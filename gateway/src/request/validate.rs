@@ -19,15 +19,29 @@ pub fn check_get(request: &mut Request) -> Result<(), RequestError> {
     if is_mutation(request) { Err(RequestError::MutationOverGet) } else { Ok(()) }
 }
 
+/// No subscription over HTTP: it runs over WebSocket (`crate::live::socket`).
+pub fn check_http(request: &mut Request) -> Result<(), RequestError> {
+    if operation_type(request) == Some(OperationType::Subscription) {
+        Err(RequestError::SubscriptionOverHttp)
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether the operation the request selects is a mutation.
 fn is_mutation(request: &mut Request) -> bool {
+    operation_type(request) == Some(OperationType::Mutation)
+}
+
+/// The type of the operation the request runs, when its document names it.
+fn operation_type(request: &mut Request) -> Option<OperationType> {
     let operation_name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else { return false };
+    let document = request.parsed_query().ok()?;
     let operation = match &operation_name {
         Some(name) => document.operations.iter().find(|(op_name, _)| op_name.is_some_and(|n| n.as_str() == name)),
         None => document.operations.iter().next(),
     };
-    operation.is_some_and(|(_, operation)| operation.node.ty == OperationType::Mutation)
+    operation.map(|(_, operation)| operation.node.ty)
 }
 
 /// Which validation a prepared request gets, and what to remember once it passed.

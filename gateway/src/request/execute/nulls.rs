@@ -27,10 +27,14 @@ struct Types {
     fields: HashMap<String, HashMap<String, Type>>,
     query: String,
     mutation: String,
+    subscription: String,
 }
 
 static TYPES: LazyLock<Types> = LazyLock::new(|| {
-    let mut types = Types { fields: HashMap::new(), query: "Query".into(), mutation: "Mutation".into() };
+    let mut types = Types { fields: HashMap::new(), query: "Query".into(),
+        mutation: "Mutation".into(),
+        subscription: "Subscription".into(),
+    };
     // Our own SDL parses: `schema.graphql` is it, checked by a test.
     let Ok(document) = parse_schema(crate::graphql::sdl()) else {
         return types;
@@ -43,6 +47,9 @@ static TYPES: LazyLock<Types> = LazyLock::new(|| {
                 }
                 if let Some(mutation) = schema.node.mutation {
                     types.mutation = mutation.node.to_string();
+                }
+                if let Some(subscription) = schema.node.subscription {
+                    types.subscription = subscription.node.to_string();
                 }
             }
             TypeSystemDefinition::Type(ty) => {
@@ -84,7 +91,7 @@ pub fn propagate(data: &mut Value, errors: &[ServerError], query: &str, operatio
     let root = match operation.node.ty {
         OperationType::Query => &TYPES.query,
         OperationType::Mutation => &TYPES.mutation,
-        OperationType::Subscription => return,
+        OperationType::Subscription => &TYPES.subscription,
     };
     let mut targets: Vec<Target> = errors
         .iter()
