@@ -25,6 +25,8 @@ pub struct LiveMetrics {
     pub sockets: IntGauge,
     /// Operations running on them (subscriptions, mostly).
     pub operations: IntGauge,
+    /// Subscriptions following changes (those of `operations` that subscribed).
+    pub subscriptions: IntGauge,
     /// Changes handed to subscribers (one per subscriber reached).
     pub deliveries: IntCounter,
     /// Sockets the gateway closed, by close code.
@@ -37,6 +39,7 @@ impl LiveMetrics {
         let operations =
             IntGauge::new("gateway_websocket_operations", "Operations running on WebSockets (subscriptions)")
                 .expect("valid");
+        let subscriptions = IntGauge::new("gateway_subscriptions", "Subscriptions following changes").expect("valid");
         let deliveries =
             IntCounter::new("gateway_subscription_deliveries_total", "Changes handed to subscribers").expect("valid");
         let closes = IntCounterVec::new(
@@ -47,12 +50,13 @@ impl LiveMetrics {
         for collector in [
             Box::new(sockets.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(operations.clone()),
+            Box::new(subscriptions.clone()),
             Box::new(deliveries.clone()),
             Box::new(closes.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self { sockets, operations, deliveries, closes }
+        Self { sockets, operations, subscriptions, deliveries, closes }
     }
 }
 

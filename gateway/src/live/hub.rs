@@ -13,6 +13,7 @@ use std::{
 };
 
 use futures_util::Stream;
+use prometheus::IntGauge;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -55,11 +56,13 @@ pub struct Hub {
     subscribers: Mutex<Subscribers>,
     /// How many changes wait for one subscriber before it is dropped.
     buffer: usize,
+    /// How many subscriptions are open (`gateway_subscriptions`).
+    open: IntGauge,
 }
 
 impl Hub {
-    pub fn new(buffer: usize) -> Self {
-        Self { subscribers: Mutex::default(), buffer: buffer.max(1) }
+    pub fn new(buffer: usize, open: IntGauge) -> Self {
+        Self { subscribers: Mutex::default(), buffer: buffer.max(1), open }
     }
 
     /// A subscription to `topic` for the socket `socket`; it ends when dropped.
@@ -69,6 +72,7 @@ impl Hub {
         let id = subscribers.next_id;
         subscribers.next_id += 1;
         subscribers.by_topic.entry(topic).or_default().insert(id, Subscriber { queue, socket });
+        self.open.inc();
         Subscription { hub: self.clone(), topic, id, changes }
     }
 
@@ -143,6 +147,7 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.remove(self.topic, self.id);
+        self.hub.open.dec();
     }
 }
 
@@ -153,13 +158,17 @@ mod tests {
     use super::*;
     use crate::live::ChangeKind;
 
+    fn hub(buffer: usize) -> Arc<Hub> {
+        Arc::new(Hub::new(buffer, IntGauge::new("subscriptions", "open").unwrap()))
+    }
+
     fn order_change(user_id: Uuid) -> Arc<Change> {
         Arc::new(Change::new(ChangeKind::Updated, Record::Order, Uuid::now_v7(), user_id))
     }
 
     #[tokio::test]
     async fn a_change_reaches_its_owner_and_everyone_but_no_other_user() {
-        let hub = Arc::new(Hub::new(8));
+        let hub = hub(8);
         let (owner, other) = (Uuid::now_v7(), Uuid::now_v7());
         let mut of_owner = hub.subscribe(Topic::Orders(Some(owner)), Arc::new(Closer::default()));
         let mut of_all = hub.subscribe(Topic::Orders(None), Arc::new(Closer::default()));
@@ -175,7 +184,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_subscriber_that_does_not_read_is_dropped_alone_and_its_socket_closed() {
-        let hub = Arc::new(Hub::new(2));
+        let hub = hub(2);
         let user = Uuid::now_v7();
         let (slow_socket, quick_socket) = (Arc::new(Closer::default()), Arc::new(Closer::default()));
         let slow = hub.subscribe(Topic::Orders(Some(user)), slow_socket.clone());
@@ -193,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_subscription_leaves_the_hub() {
-        let hub = Arc::new(Hub::new(2));
+        let hub = hub(2);
         let subscription = hub.subscribe(Topic::Users(None), Arc::new(Closer::default()));
         assert_eq!(hub.len(), 1);
         drop(subscription);

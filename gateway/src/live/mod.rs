@@ -143,12 +143,8 @@ impl Change {
 
     /// What the record's owner may see: all a change's subscribers may (the owner, admins).
     fn as_owner(read: &ChangeReader, owner: Uuid) -> Requester {
-        let auth = Authentication {
-            caller: Ok(Caller::User(owner)),
-            session: None,
-            expires_at: None,
-            client: String::new(),
-        };
+        let auth =
+            Authentication { caller: Ok(Caller::User(owner)), session: None, expires_at: None, client: String::new() };
         Requester::new(auth, &read.rpc, &read.keys)
     }
 
@@ -180,8 +176,7 @@ pub struct Live {
     cache: Arc<FieldCache>,
     /// Whether the cache is shared with other gateways, whose invalidations may come late.
     shared_cache: bool,
-    /// The last `sequence` heard of each record, to skip an event heard before.
-    sequences: quick_cache::sync::Cache<(Record, Uuid), i64>,
+    sequences: Sequences,
     metrics: Metrics,
     /// Cancelled when the gateway stops: every socket closes with 1001 ("going away").
     pub stopping: CancellationToken,
@@ -203,13 +198,13 @@ impl Live {
     ) -> Self {
         let read = Arc::new(ChangeReader { reader, rpc, keys: cache.keys.clone() });
         Self {
-            hub: Arc::new(Hub::new(settings.subscriber_buffer as usize)),
+            hub: Arc::new(Hub::new(settings.subscriber_buffer as usize, metrics.live.subscriptions.clone())),
             sockets: Arc::default(),
             settings,
             read,
             cache,
             shared_cache,
-            sequences: quick_cache::sync::Cache::new(SEQUENCES_KEPT),
+            sequences: Sequences::new(SEQUENCES_KEPT),
             metrics,
             stopping,
         }
@@ -229,7 +224,7 @@ impl Live {
             _ => {}
         }
         if let Some(change) = Change::of(envelope, &self.read)
-            && self.is_new(&change, event.sequence)
+            && self.sequences.is_new(change.record, change.id, event.sequence)
             && self.hub.wants(&change)
         {
             if self.shared_cache {
@@ -247,15 +242,42 @@ impl Live {
             self.sockets.sessions_of_user_ended(event.id);
         }
     }
+}
 
-    /// Whether this is the first time the gateway hears of this change.
-    fn is_new(&self, change: &Change, sequence: Option<i64>) -> bool {
+/// The last outbox `sequence` heard of each record, to skip an event heard before: one
+/// published twice (its confirm was lost), or redelivered after a newer one.
+struct Sequences(quick_cache::sync::Cache<(Record, Uuid), i64>);
+
+impl Sequences {
+    fn new(capacity: usize) -> Self {
+        Self(quick_cache::sync::Cache::new(capacity))
+    }
+
+    /// Whether an event of `record` `id` with this sequence is new; an event without one is.
+    fn is_new(&self, record: Record, id: Uuid, sequence: Option<i64>) -> bool {
         let Some(sequence) = sequence else { return true };
-        let key = (change.record, change.id);
-        if self.sequences.get(&key).is_some_and(|last| last >= sequence) {
+        if self.0.get(&(record, id)).is_some_and(|last| last >= sequence) {
             return false;
         }
-        self.sequences.insert(key, sequence);
+        self.0.insert((record, id), sequence);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_heard_before_is_not_new_and_another_record_keeps_its_own_sequence() {
+        let sequences = Sequences::new(16);
+        let (order, other) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(sequences.is_new(Record::Order, order, Some(7)));
+        assert!(!sequences.is_new(Record::Order, order, Some(7)), "published twice");
+        assert!(!sequences.is_new(Record::Order, order, Some(5)), "an older one, redelivered");
+        assert!(sequences.is_new(Record::Order, order, Some(9)));
+        assert!(sequences.is_new(Record::Order, other, Some(1)));
+        assert!(sequences.is_new(Record::User, order, Some(1)), "a user's sequence is the users service's");
+        assert!(sequences.is_new(Record::Order, order, None), "without a sequence, nothing can tell");
     }
 }
