@@ -112,7 +112,7 @@ impl Hub {
     }
 
     /// How many subscriptions are open.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         let subscribers = self.subscribers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         subscribers.by_topic.values().map(HashMap::len).sum()
     }
@@ -195,7 +195,7 @@ mod tests {
         }
         assert_eq!(slow_socket.reason().map(|(code, _)| code), Some(TOO_SLOW));
         assert!(quick_socket.reason().is_none());
-        assert_eq!(hub.len(), 1);
+        assert_eq!(hub.count(), 1);
         drop(slow);
         assert_eq!(hub.publish(&order_change(user)), 1);
     }
@@ -204,8 +204,8 @@ mod tests {
     async fn a_dropped_subscription_leaves_the_hub() {
         let hub = hub(2);
         let subscription = hub.subscribe(Topic::Users(None), Arc::new(Closer::default()));
-        assert_eq!(hub.len(), 1);
+        assert_eq!(hub.count(), 1);
         drop(subscription);
-        assert_eq!(hub.len(), 0);
+        assert_eq!(hub.count(), 0);
     }
 }

@@ -58,6 +58,8 @@ const WRITER_QUEUE: usize = 8;
 const PENDING_MAX: usize = 16;
 /// How long closing waits for the writer to send what it holds and the close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(3);
+/// What a socket reserves to read the client's frames into; a longer message grows it.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// The longest reason a close frame carries (RFC 6455: 123 bytes).
 const MAX_REASON_BYTES: usize = 123;
 
@@ -69,7 +71,12 @@ pub struct SocketContext(pub Arc<Closer>);
 /// is accepted, then closed with 4406, as `graphql-ws` servers do.
 pub fn upgrade(state: AppState, upgrade: WebSocketUpgrade, client: Option<ClientAddress>) -> axum::response::Response {
     let max_bytes = state.limits().max_body_bytes;
-    let upgrade = upgrade.protocols([PROTOCOL]).max_message_size(max_bytes).max_frame_size(max_bytes);
+    let upgrade = upgrade
+        .protocols([PROTOCOL])
+        .max_message_size(max_bytes)
+        .max_frame_size(max_bytes)
+        // tungstenite reserves 128 KiB per socket to read into by default; a client sends little.
+        .read_buffer_size(READ_BUFFER_BYTES);
     let accepted = upgrade.selected_protocol().is_some();
     upgrade.on_upgrade(move |socket| async move {
         let client = client.map(|ClientAddress(address)| address.to_string()).unwrap_or_default();
@@ -174,7 +181,8 @@ impl Connection {
         // A period no socket reaches stands for "never".
         let never = Duration::from_secs(60 * 60 * 24 * 365);
         let keepalive = settings.keepalive();
-        let mut pings = tokio::time::interval_at(Instant::now() + keepalive.unwrap_or(never), keepalive.unwrap_or(never));
+        let mut pings =
+            tokio::time::interval_at(Instant::now() + keepalive.unwrap_or(never), keepalive.unwrap_or(never));
         let session_check = self.state.auth.sessions().max_age();
         let mut session_checks = tokio::time::interval_at(Instant::now() + session_check, session_check);
         let mut expiry = pin!(tokio::time::sleep(never));
@@ -314,7 +322,8 @@ impl Connection {
     /// the users service cannot say.
     async fn check_session(&mut self) -> Option<(u16, String)> {
         let auth = self.auth.as_ref()?;
-        let again = self.state.auth.authenticate(&self.state.rpc, self.authorization.as_ref(), self.client.clone()).await;
+        let again =
+            self.state.auth.authenticate(&self.state.rpc, self.authorization.as_ref(), self.client.clone()).await;
         match (&again.caller, &auth.caller) {
             (Ok(now), Ok(before)) if now == before => None,
             (Err(error), _) if error.code != ErrorCode::Unauthenticated => None,
@@ -500,7 +509,9 @@ mod tests {
 
     #[test]
     fn the_token_is_found_in_any_case_and_under_headers() {
-        let of = |payload: Value| authorization_of(Some(&payload)).map(|value| value.map(|v| v.to_str().unwrap().to_owned()));
+        let of = |payload: Value| {
+            authorization_of(Some(&payload)).map(|value| value.map(|v| v.to_str().unwrap().to_owned()))
+        };
         assert_eq!(of(json!({ "authorization": "Bearer a" })), Ok(Some("Bearer a".to_owned())));
         assert_eq!(of(json!({ "Authorization": "Bearer b" })), Ok(Some("Bearer b".to_owned())));
         assert_eq!(of(json!({ "headers": { "Authorization": "Bearer c" } })), Ok(Some("Bearer c".to_owned())));
@@ -512,7 +523,7 @@ mod tests {
 
     #[test]
     fn a_close_reason_is_cut_on_a_character() {
-        assert_eq!(truncate("ação".repeat(40), MAX_REASON_BYTES).len(), 122);
+        assert_eq!(truncate("é".repeat(100), MAX_REASON_BYTES).len(), 122, "not inside a two-byte é");
         assert_eq!(truncate("short".to_owned(), MAX_REASON_BYTES), "short");
     }
 }

@@ -83,7 +83,7 @@ impl Sockets {
         self.close_where(|_| true, code, reason);
     }
 
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).1.len()
     }
 
@@ -140,8 +140,8 @@ mod tests {
     fn a_dropped_registration_leaves() {
         let sockets = Arc::new(Sockets::default());
         let registered = sockets.register(None, None, Arc::new(Closer::default()));
-        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets.count(), 1);
         drop(registered);
-        assert_eq!(sockets.len(), 0);
+        assert_eq!(sockets.count(), 0);
     }
 }
