@@ -64,6 +64,15 @@ impl LiveClient {
 
     /// The next protocol message, answering pings on the way.
     pub async fn message(&mut self) -> Value {
+        self.read(true).await
+    }
+
+    /// The next protocol message, pings included, answering none.
+    pub async fn raw_message(&mut self) -> Value {
+        self.read(false).await
+    }
+
+    async fn read(&mut self, answer_pings: bool) -> Value {
         loop {
             let frame = tokio::time::timeout(WAIT, self.socket.next())
                 .await
@@ -73,7 +82,7 @@ impl LiveClient {
             match frame {
                 Message::Text(text) => {
                     let message: Value = serde_json::from_str(text.as_str()).unwrap();
-                    if message["type"] == "ping" {
+                    if answer_pings && message["type"] == "ping" {
                         self.send(json!({ "type": "pong" })).await;
                         continue;
                     }

@@ -270,3 +270,49 @@ async fn a_socket_closes_when_its_token_expires_and_a_subscription_over_http_is_
     assert_eq!(error_of(&body).0, "BAD_REQUEST", "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_socket_runs_at_most_its_limit_of_operations_and_refuses_a_message_too_large() {
+    let app = spawn_app_with(Backend::Embedded, |config| {
+        config.live.max_subscriptions = 2;
+        config.limits.max_body_bytes = 4096;
+    })
+    .await;
+    let (_, token) = app.sign_up().await;
+    let mut client = LiveClient::connect(&app, Some(&token)).await;
+    client.subscribe("1", ORDER_CHANGES, json!({})).await;
+    client.subscribe("2", ORDER_CHANGES, json!({})).await;
+    client.subscribe("3", ORDER_CHANGES, json!({})).await;
+    let refused = client.message().await;
+    assert_eq!((&refused["type"], &refused["id"]), (&json!("error"), &json!("3")), "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "TOO_MANY_REQUESTS", "{refused}");
+    // The socket stays open: one completed, another may start.
+    client.send(json!({ "id": "1", "type": "complete" })).await;
+    client.subscribe("3", "{ viewer { id } }", json!({})).await;
+    assert!(client.next("3").await["data"]["viewer"]["id"].is_string());
+    assert_eq!(client.message().await, json!({ "id": "3", "type": "complete" }));
+
+    client.subscribe("4", &format!("{{ viewer {{ id }} }} # {}", "x".repeat(5000)), json!({})).await;
+    assert_eq!(client.closed().await.0, 1009);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_gateway_pings_and_closes_a_socket_that_answers_nothing() {
+    let app = spawn_app_with(Backend::Embedded, |config| config.live.keepalive_seconds = 1).await;
+    let mut client = LiveClient::connect(&app, None).await;
+    assert_eq!(client.raw_message().await, json!({ "type": "ping" }));
+    let (code, reason) = client.closed().await;
+    assert_eq!((code, reason.as_str()), (1001, "no answer to the keep-alive ping"));
+    // One that answers stays open past several pings.
+    let mut answering = LiveClient::connect(&app, None).await;
+    answering.subscribe("1", "subscription { userChanges { kind } }", json!({})).await;
+    let refused = answering.next("1").await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    assert_eq!(answering.message().await, json!({ "id": "1", "type": "complete" }));
+    for _ in 0..3 {
+        assert_eq!(answering.raw_message().await, json!({ "type": "ping" }));
+        answering.send(json!({ "type": "pong" })).await;
+    }
+    app.stop().await;
+}
