@@ -194,12 +194,15 @@ async fn within_deadline(
     }
 }
 
-/// 200 once the broker is connected, every service answers a ping (a worker answers it only
-/// while its database does), and a shared cache's waiting invalidations are applied; 503
-/// otherwise, saying which.
+/// 200 once the broker is connected, the gateway's own event queue is made (subscriptions
+/// hear changes), every service answers a ping (a worker answers it only while its database
+/// does), and a shared cache's waiting invalidations are applied; 503 otherwise, saying which.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !state.rpc.is_connected() {
         return (StatusCode::SERVICE_UNAVAILABLE, "broker not connected".to_owned());
+    }
+    if !state.live.is_listening() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not yet listening to the services' changes".to_owned());
     }
     if !state.cache.is_caught_up() {
         return (StatusCode::SERVICE_UNAVAILABLE, "applying the cache invalidations that waited".to_owned());

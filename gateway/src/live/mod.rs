@@ -180,6 +180,9 @@ pub struct Live {
     metrics: Metrics,
     /// Cancelled when the gateway stops: every socket closes with 1001 ("going away").
     pub stopping: CancellationToken,
+    /// Whether this gateway's own event queue has been made: before, a subscriber would hear
+    /// nothing (`/readyz` says so).
+    listening: std::sync::atomic::AtomicBool,
 }
 
 /// Records whose last event sequence is kept; an event published twice comes again within
@@ -207,7 +210,14 @@ impl Live {
             sequences: Sequences::new(SEQUENCES_KEPT),
             metrics,
             stopping,
+            listening: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether this gateway hears the services' changes: its own queue was made (it may be
+    /// gone again with the broker, which `/readyz` tells apart).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Applies one event of this gateway's own queue: to sockets (ended sessions, a queue made
@@ -215,10 +225,13 @@ impl Live {
     pub async fn on_event(&self, envelope: &Envelope) {
         let event = &envelope.event;
         match envelope.routing_key.as_str() {
-            events::SUBSCRIBED => self.sockets.close_all(
-                EVENTS_MISSED,
-                "the gateway reconnected to the broker; changes may have been missed: reconnect and read again",
-            ),
+            events::SUBSCRIBED => {
+                self.listening.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.sockets.close_all(
+                    EVENTS_MISSED,
+                    "the gateway reconnected to the broker; changes may have been missed: reconnect and read again",
+                );
+            }
             events::SESSION_ENDED => self.sockets.session_ended(event.id),
             events::USER_SESSIONS_ENDED => self.sockets.sessions_of_user_ended(event.id),
             _ => {}
