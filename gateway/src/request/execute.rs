@@ -3,13 +3,15 @@
 //! and the nulls of its failed fields where the specification puts them ([`nulls`]).
 
 mod nulls;
+mod order;
 
-use async_graphql::Response;
+use async_graphql::{Response, Value, parser::parse_query};
 use futures_util::{Stream, StreamExt};
 
 use super::{id::RequestId, parse::Prepared, respond, validate::Validation};
 use crate::{
     auth::Authentication,
+    documents::Kept,
     graphql::{
         Requester,
         error::{add_request_error_codes, finish_errors},
@@ -28,6 +30,7 @@ pub async fn execute(
     prepared: Prepared,
     key: Option<IdempotencyKey>,
 ) -> (Response, bool) {
+    let kept = prepared.kept.clone();
     let (request, validation) = Validation::of(prepared);
     let schema = validation.schema(state);
     let scope = RequestScope::default();
@@ -46,6 +49,7 @@ pub async fn execute(
     if response.errors.iter().any(|error| !error.path.is_empty()) {
         nulls::propagate(&mut response.data, &response.errors, &query, operation_name.as_deref());
     }
+    in_selection_order(&mut response.data, kept.as_deref(), &query, operation_name.as_deref());
     let request_failed = respond::could_not_run(&response);
     validation.ran(request_failed);
     add_request_error_codes(&mut response.errors);
@@ -65,6 +69,7 @@ pub fn execute_stream(
     prepared: Prepared,
     data: impl std::any::Any + Send + Sync,
 ) -> impl Stream<Item = Response> + Send + 'static {
+    let kept = prepared.kept.clone();
     let (request, validation) = Validation::of(prepared);
     let schema = validation.schema(state).clone();
     let scope = RequestScope::default();
@@ -83,6 +88,7 @@ pub fn execute_stream(
         if response.errors.iter().any(|error| !error.path.is_empty()) {
             nulls::propagate(&mut response.data, &response.errors, &query, operation_name.as_deref());
         }
+        in_selection_order(&mut response.data, kept.as_deref(), &query, operation_name.as_deref());
         if let Some(validation) = validation.take() {
             validation.ran(respond::could_not_run(&response));
         }
@@ -90,4 +96,20 @@ pub fn execute_stream(
         finish_errors(&mut response.errors, &id.0);
         response
     })
+}
+
+/// Puts `data`'s fields in the order the query selected them ([`order`]), with the kept
+/// document, or the text parsed again when it was not kept.
+fn in_selection_order(data: &mut Value, kept: Option<&Kept>, query: &str, operation_name: Option<&str>) {
+    if !matches!(data, Value::Object(_)) {
+        return;
+    }
+    match kept {
+        Some(kept) => order::reorder(data, &kept.document, operation_name),
+        None => {
+            if let Ok(document) = parse_query(query) {
+                order::reorder(data, &document, operation_name);
+            }
+        }
+    }
 }

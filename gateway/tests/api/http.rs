@@ -139,3 +139,25 @@ pub async fn no_output_type_has_a_password_field(app: &TestApp) {
         }
     }
 }
+
+/// The fields of a response come in the order the query selected them (the specification's
+/// CollectFields), also when a field that waits on a service is selected before one that does
+/// not: async-graphql alone would write them as they finish.
+pub async fn fields_come_back_in_the_order_the_query_selected_them(app: &TestApp) {
+    let user = create_user(app).await;
+    let order = create_order(app, user["id"].as_str().unwrap(), 2, "1.50").await;
+    let query = "query($id: UUID!) { o: order(id: $id) { user { orders { totalCount } nickName } ...Ids totalValue } \
+                 viewer { id } __typename } fragment Ids on Order { id userId id }";
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": query, "variables": { "id": order["id"] } }))
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} in {text}"));
+    let order_keys = [at("o"), at("user"), at("orders"), at("totalCount"), at("nickName"), at("id"), at("userId")];
+    assert!(order_keys.is_sorted(), "{text}");
+    assert!(at("userId") < at("totalValue") && at("totalValue") < at("viewer") && at("viewer") < at("__typename"), "{text}");
+}

@@ -79,6 +79,7 @@ test_support::on_both_backends! {
     http::health_readiness_and_metrics_answer,
     http::a_malformed_uuid_is_bad_user_input_on_its_field,
     http::no_output_type_has_a_password_field,
+    http::fields_come_back_in_the_order_the_query_selected_them,
     persisted_queries::an_unknown_hash_is_not_found_over_post_and_get,
     persisted_queries::a_query_sent_with_its_hash_is_registered_then_runs_by_its_hash,
     persisted_queries::a_hash_that_does_not_match_its_query_is_a_bad_request_and_nothing_runs,

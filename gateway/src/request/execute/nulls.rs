@@ -31,7 +31,9 @@ struct Types {
 }
 
 static TYPES: LazyLock<Types> = LazyLock::new(|| {
-    let mut types = Types { fields: HashMap::new(), query: "Query".into(),
+    let mut types = Types {
+        fields: HashMap::new(),
+        query: "Query".into(),
         mutation: "Mutation".into(),
         subscription: "Subscription".into(),
     };
