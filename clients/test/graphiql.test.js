@@ -1,13 +1,14 @@
 // GraphiQL in headless Chromium with no internet: every request whose origin is not the
 // gateway's is aborted. The page must load from the gateway's own assets, show its editor,
 // take a typed query, run it, and show the answer; it must have a headers editor, and a bearer
-// token typed there signs the queries in (API.md, "Identity and access").
+// token typed there signs the queries in (API.md, "Identity and access"), subscriptions too
+// (over GraphiQL's own graphql-ws WebSocket, "Live updates").
 //
 // Written against GraphiQL's own class names (.graphiql-query-editor, .graphiql-response,
 // .graphiql-editor-tools), which GraphiQL 2 to 5 share, over CodeMirror 5 or Monaco.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE_URL, GRAPHQL_URL, signedUpUser } from './helpers.js';
+import { BASE_URL, GRAPHQL_URL, signedUpUser, gql } from './helpers.js';
 import { openBrowser, BROWSER_TIMEOUT_MS } from './browser.js';
 
 const gatewayOrigin = new URL(BASE_URL).origin;
@@ -173,6 +174,97 @@ test('without the header, { viewer { nickName } } shows null', async () => {
   const request = await sent;
   assert.equal(request.headers().authorization, undefined, 'no Authorization header was sent');
   await waitForResult(/"viewer"\s*:\s*null/);
+});
+
+/** Whether the result pane comes to match `answer` within `timeout` ms. */
+const resultShows = (answer, timeout) =>
+  page
+    .waitForFunction(
+      (source) => {
+        const pane = document.querySelector('.graphiql-response');
+        return pane && new RegExp(source).test(pane.innerText.replace(/\u00a0/g, ' '));
+      },
+      answer.source,
+      { timeout },
+    )
+    .then(
+      () => true,
+      () => false,
+    );
+
+test('a subscription typed into GraphiQL, with the token in the headers editor, shows a change made over HTTP', async () => {
+  needEditor();
+  // GraphiQL's fetcher runs subscriptions over graphql-ws at the gateway's ws:// /graphql.
+  const sockets = [];
+  let acknowledged;
+  const ack = new Promise((resolve) => (acknowledged = resolve));
+  const onSocket = (socket) => {
+    const seen = { url: socket.url(), sent: [], received: [], closed: false };
+    sockets.push(seen);
+    socket.on('framesent', (frame) => seen.sent.push(String(frame.payload)));
+    socket.on('framereceived', (frame) => {
+      seen.received.push(String(frame.payload));
+      if (/"connection_ack"/.test(String(frame.payload))) acknowledged(seen);
+    });
+    socket.on('close', () => (seen.closed = true));
+  };
+  page.on('websocket', onSocket);
+  const shown = () => JSON.stringify(sockets).replaceAll(signedIn.token, '<token>');
+  const typed = await typeHeaders(['Authorization', `Bearer ${signedIn.token}`]);
+  assert.deepEqual(JSON.parse(typed), { Authorization: `Bearer ${signedIn.token}` }, 'the headers as typed');
+  const query = 'subscription { userChanges { kind user { fullName } } }';
+  assert.equal((await typeQuery(query)).replace(/\s+/g, ''), query.replace(/\s+/g, ''), 'the subscription as typed');
+  // GraphiQL parses the editor's text a moment after an edit (debounced), and its fetcher picks
+  // WebSocket or HTTP from that parse: run before it and the subscription goes out as the
+  // previous document was, over HTTP POST. Wait for the parse to see it, as a person's pause
+  // would (CodeMirror 5 keeps it on the editor as `documentAST`).
+  await page
+    .waitForFunction(
+      () => {
+        const editor = document.querySelector('.graphiql-query-editor .CodeMirror')?.CodeMirror;
+        return !editor || editor.documentAST?.definitions?.some((definition) => definition.operation === 'subscription');
+      },
+      null,
+      { timeout: BROWSER_TIMEOUT_MS },
+    )
+    .catch((error) => {
+      throw new Error('GraphiQL never parsed the typed subscription (documentAST)', { cause: error });
+    });
+  await page.keyboard.press('Control+Enter');
+
+  // The socket is acknowledged: GraphiQL sent a connection_init the gateway took.
+  let timer;
+  const socket = await Promise.race([
+    ack,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`GraphiQL's WebSocket was not acknowledged within ${BROWSER_TIMEOUT_MS} ms: ${shown()}`)), BROWSER_TIMEOUT_MS);
+    }),
+  ])
+    .catch(async (error) => {
+      const pane = await editorText('.graphiql-response').catch(() => '(no result pane)');
+      throw new Error(`${error.message}; the result pane shows: ${pane.slice(0, 300)}`, { cause: error });
+    })
+    .finally(() => clearTimeout(timer));
+  assert.equal(new URL(socket.url).origin, new URL(BASE_URL).origin.replace(/^http/, 'ws'), 'the socket goes to the gateway');
+  const init = JSON.parse(socket.sent[0]);
+  console.log(`# GraphiQL's connection_init: ${socket.sent[0].replaceAll(signedIn.token, '<token>')}`);
+  assert.deepEqual(init, { type: 'connection_init', payload: { Authorization: `Bearer ${signedIn.token}` } }, 'the headers editor\'s headers are its connectionParams');
+
+  // In place once a change of a write made over HTTP shows (made again until one does).
+  const deadline = Date.now() + BROWSER_TIMEOUT_MS;
+  const rename = (fullName) =>
+    gql('mutation R($id: UUID!, $fullName: String!) { updateUser(id: $id, input: { fullName: $fullName }) { id } }', { id: signedIn.user.id, fullName }, signedIn.headers);
+  for (let n = 1; ; n += 1) {
+    const { body } = await rename(`GraphiQL Probe ${n}`);
+    assert.equal(body?.data?.updateUser?.id, signedIn.user.id, JSON.stringify(body));
+    if (await resultShows(/"fullName"\s*:\s*"GraphiQL Probe \d+"/, 1000)) break;
+    if (Date.now() > deadline) throw new Error(`no change of ${n} writes showed in the result pane; frames: ${shown()}`);
+  }
+  await rename('Seen In GraphiQL');
+  await waitForResult(/"fullName"\s*:\s*"Seen In GraphiQL"/);
+  assert.match(await editorText('.graphiql-response'), /"kind"\s*:\s*"UPDATED"/);
+  assert.ok(sockets.every((s) => !s.closed), `the socket stays open: ${shown()}`);
+  page.off('websocket', onSocket);
 });
 
 test('GraphiQL asks for nothing outside the gateway', async () => {

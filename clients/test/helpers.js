@@ -2,6 +2,10 @@
 // up and in (API.md, "Identity and access"), and the operator's `gateway grant-admin`.
 import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The running gateway, e.g. http://127.0.0.1:43121 (set by scripts/clients.sh). */
 export const BASE_URL = (process.env.GATEWAY_URL ?? 'http://127.0.0.1:8000').replace(/\/$/, '');
@@ -125,4 +129,89 @@ export function grantAdmin(nickName, { timeoutMs = HTTP_TIMEOUT_MS } = {}) {
       resolve({ code: error ? error.code : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
+}
+
+/** POSTs one GraphQL request as JSON to another gateway's `graphqlUrl`; as `gql` does. */
+export async function gqlAt(graphqlUrl, query, variables = undefined, headers = {}) {
+  const response = await fetch(graphqlUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...headers },
+    body: JSON.stringify({ query, variables }),
+    signal: AbortSignal.timeout(HTTP_TIMEOUT_MS),
+  });
+  const text = await response.text();
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = text;
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+/** How long `startGateway` waits for a gateway of its own to answer /healthz. */
+export const GATEWAY_STARTUP_MS = 60_000;
+
+/**
+ * Starts a gateway of the suite's own (GATEWAY_BIN, embedded, a fresh DATA_DIR under the
+ * temporary directory, a port the kernel picks), with `env` on top: for settings the shared
+ * gateway must not have (WS_INIT_TIMEOUT_SECONDS=1, a short TOKEN_TTL_SECONDS...). Resolves,
+ * once it prints "GraphQL API ready" and answers /healthz, to { baseUrl, graphqlUrl, dataDir,
+ * output(), stop() }; `stop()` sends SIGTERM (SIGKILL after 10 s) and removes its DATA_DIR.
+ */
+export async function startGateway(env = {}, { startupMs = GATEWAY_STARTUP_MS } = {}) {
+  if (!GATEWAY_BIN) throw new Error('GATEWAY_BIN must name the gateway binary (scripts/clients.sh sets it)');
+  const dataDir = await mkdtemp(join(tmpdir(), 'clients-gateway-'));
+  const childEnv = { ...process.env, RUST_LOG: 'warn', ...env, DATA_DIR: dataDir, LISTEN_ADDR: '127.0.0.1:0' };
+  // Embedded, as scripts/clients.sh starts its gateway: none of the services' addresses.
+  for (const name of ['AMQP_URL', 'REDIS_URL', 'USERS_DATABASE_URL', 'ORDERS_DATABASE_URL', 'AUTH_SECRET']) {
+    if (!(name in env)) delete childEnv[name];
+  }
+  const child = spawn(GATEWAY_BIN, [], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let stopped = false;
+  const stop = async () => {
+    if (!stopped) {
+      stopped = true;
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await rm(dataDir, { recursive: true, force: true }).catch(() => {});
+    }
+  };
+  const ready = new Promise((resolve, reject) => {
+    const onData = (chunk) => {
+      output += chunk;
+      const found = /GraphQL API ready: GraphiQL at (http:\/\/\S+?)\/graphql/.exec(output);
+      if (found) resolve(found[1]);
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', (chunk) => (output += chunk));
+    child.once('error', reject);
+    exited.then(({ code, signal }) => reject(new Error(`the gateway exited (${code ?? signal}) before it was ready: ${output.slice(-2000)}`)));
+  });
+  const deadline = Date.now() + startupMs;
+  let timer;
+  const timedOut = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the gateway printed no "GraphQL API ready" within ${startupMs} ms: ${output.slice(-2000)}`)), startupMs);
+  });
+  try {
+    const baseUrl = await Promise.race([ready, timedOut]);
+    for (;;) {
+      const healthy = await fetch(`${baseUrl}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false);
+      if (healthy) break;
+      if (Date.now() > deadline) throw new Error(`${baseUrl}/healthz did not answer 200 within ${startupMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { baseUrl, graphqlUrl: `${baseUrl}/graphql`, dataDir, output: () => output, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

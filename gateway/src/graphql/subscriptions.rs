@@ -41,7 +41,11 @@ impl Subscription {
 
     /// Changes of users as they commit: a user, themself; an admin, one user (`id`) or
     /// everyone.
-    async fn user_changes(&self, ctx: &Context<'_>, id: Option<UuidInput>) -> Result<impl Stream<Item = UserChange> + use<>> {
+    async fn user_changes(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<UuidInput>,
+    ) -> Result<impl Stream<Item = UserChange> + use<>> {
         let id = id.map(|id| id.get("id")).transpose()?;
         let topic = Topic::Users(followed(ctx, id, "user")?);
         Ok(subscribe(ctx, topic)?.map(UserChange))
