@@ -10,13 +10,16 @@ use rpc::{Envelope, events::ORDER_DELETED};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use crate::{Context, handlers::lock_user};
+use crate::{
+    Context,
+    handlers::{UserLock, lock_user},
+};
 
 /// Records `user_id` as deleted, deletes its orders and writes an `order.deleted` for each
 /// into the outbox, in one transaction. An error leaves the event to be delivered again.
 pub async fn on_user_deleted(ctx: &Context, user_id: Uuid) -> anyhow::Result<()> {
     let txn = entities::db::begin_write(&ctx.db).await.context("cannot begin the cascade of a deleted user")?;
-    lock_user(&txn, user_id).await.context("cannot lock a deleted user's orders")?;
+    lock_user(&txn, user_id, UserLock::Exclusive).await.context("cannot lock a deleted user's orders")?;
     let tombstone = deleted_user::ActiveModel { user_id: Set(user_id), deleted_at: Set(entities::now()) };
     deleted_user::Entity::insert(tombstone)
         .on_conflict_do_nothing()

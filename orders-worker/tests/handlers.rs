@@ -276,6 +276,7 @@ test_support::on_both_backends! {
     update_and_delete_of_an_unknown_order_answer_not_found,
     delete_removes_the_order_and_announces_it,
     a_redelivered_delete_answers_true_again_and_announces_once,
+    creates_racing_the_cascade_leave_no_order_of_the_deleted_user,
     a_write_whose_deadline_passes_before_it_commits_changes_nothing,
     get_answers_each_existing_order_once,
     get_refuses_more_than_a_thousand_ids,
@@ -755,6 +756,30 @@ async fn the_cascade_deletes_only_that_users_orders_and_is_idempotent(app: TestA
     // A user with no orders at all is fine too.
     on_user_deleted(&app.ctx, Uuid::now_v7()).await.unwrap();
     assert_eq!(app.events().await, Vec::new());
+}
+
+/// Creates hold the user's lock shared, so they go on beside each other, and the cascade holds
+/// it alone: every create racing the cascade either committed before it (and its order went
+/// with the user) or is refused after it. None leaves an order of a deleted user.
+async fn creates_racing_the_cascade_leave_no_order_of_the_deleted_user(app: TestApp) {
+    let user = app.new_user();
+    app.order(user).await;
+    let creates: Vec<_> = (0..40)
+        .map(|_| {
+            let ctx = app.ctx.clone();
+            tokio::spawn(async move { create_order(create_request(user, 1, "1"), ctx).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    on_user_deleted(&app.ctx, user).await.unwrap();
+    let mut refused = 0;
+    for create in creates {
+        if let Err(error) = create.await.unwrap() {
+            assert_eq!(error.field.as_deref(), Some("userId"), "{error:?}");
+            refused += 1;
+        }
+    }
+    assert_eq!(app.list(100, None, Some(user)).await.unwrap(), Page::empty(), "{refused} of 40 creates were refused");
 }
 
 async fn a_deleted_user_cannot_get_new_orders(app: TestApp) {

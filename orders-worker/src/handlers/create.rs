@@ -15,7 +15,7 @@ use rpc::{
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
 use uuid::Uuid;
 
-use super::{lock_user, to_wire};
+use super::{UserLock, lock_user, to_wire};
 use crate::{
     Context,
     validation::{ItemDescription, PriceCents, Quantity, total_cents},
@@ -59,7 +59,7 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
         updated_at: created_at,
     };
     let mut write = Write::begin::<CreateOrder>(&ctx.db, &ctx.outbox, &ctx.request).await?;
-    lock_user(&write, req.user_id).await.or_internal("locking a user's orders")?;
+    lock_user(&write, req.user_id, UserLock::Shared).await.or_internal("locking a user's orders")?;
     // The user may have been deleted while we asked the users service.
     if is_tombstoned(&*write, req.user_id).await? {
         return Err(no_such_user());

@@ -62,23 +62,33 @@ pub(crate) fn to_wire(row: order::Model) -> rpc::orders::Order {
 /// "ords" in ASCII. The two-int key space does not overlap the migrations' bigint one.
 const USER_LOCK_CLASS: i32 = 0x6f72_6473;
 
-/// Serialises, per user, a create (which checks the user's tombstone, then inserts) with the
+/// How a transaction holds a user's lock ([`lock_user`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserLock {
+    /// A create: other creates of the user go on beside it.
+    Shared,
+    /// The `user.deleted` cascade: alone.
+    Exclusive,
+}
+
+/// Serialises, per user, creates (which check the user's tombstone, then insert) with the
 /// `user.deleted` cascade (which writes the tombstone, then deletes the user's orders).
 /// Without it, on PostgreSQL a create could check before the cascade commits and insert after
-/// the cascade deleted, leaving an order of a deleted user. SQLite needs nothing more: an
-/// immediate transaction already holds the only write lock.
-pub(crate) async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid) -> Result<(), DbErr> {
+/// the cascade deleted, leaving an order of a deleted user. Creates hold it shared, so one
+/// user's creates never wait for each other; the cascade holds it exclusive. SQLite needs
+/// nothing more: an immediate transaction already holds the only write lock.
+pub(crate) async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid, how: UserLock) -> Result<(), DbErr> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
     // The low bytes of a UUIDv7 are random; two users sharing a key only wait for each other.
     let bytes = user_id.as_bytes();
     let key = i32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        [USER_LOCK_CLASS.into(), key.into()],
-    ))
-    .await
-    .map(|_| ())
+    let sql = match how {
+        UserLock::Shared => "SELECT pg_advisory_xact_lock_shared($1, $2)",
+        UserLock::Exclusive => "SELECT pg_advisory_xact_lock($1, $2)",
+    };
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [USER_LOCK_CLASS.into(), key.into()]))
+        .await
+        .map(|_| ())
 }
