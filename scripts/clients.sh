@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The outside-client suites: `scripts/clients.sh [suite...]` (suites: audit apollo cors graphiql
-# subscriptions; all by default). What each checks: clients/README.md.
+# subscriptions urql; all by default). What each checks: clients/README.md.
 #
 # 1. Builds the gateway (`cargo build -p gateway`), starts it embedded (no AMQP_URL, no
 #    REDIS_URL, SQLite files in a fresh temporary DATA_DIR) on a free loopback port, with
@@ -23,7 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/gql-mq-target}
 
-ALL_SUITES=(audit apollo cors graphiql subscriptions)
+ALL_SUITES=(audit apollo cors graphiql subscriptions urql)
 SUITES=("$@")
 [[ ${#SUITES[@]} -eq 0 ]] && SUITES=("${ALL_SUITES[@]}")
 STARTUP_TIMEOUT=${CLIENTS_STARTUP_TIMEOUT:-120}

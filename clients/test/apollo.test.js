@@ -1,8 +1,9 @@
 // Apollo Client (v4) as an application uses it: BatchHttpLink for a createUser mutation and
 // batched reads by id, users pagination, sign-in with an auth link (SetContextLink) and
 // logout, and automatic persisted queries (createPersistedQueryLink, SHA-256 from node:crypto)
-// over POST and over GET. Every request and answer is recorded through a custom fetch, so the
-// tests assert what went on the wire.
+// over POST and over GET, and live updates: `GraphQLWsLink` over a `graphql-ws` client (`ws`),
+// split from the HTTP link by operation type. Every request and answer is recorded through a
+// custom fetch, so the tests assert what went on the wire.
 //
 // API.md's "Identity and access": the suite signs up, signs in with `login` and sends
 // `Authorization: Bearer <token>` on every read; listing `users` takes an admin, made with the
@@ -15,7 +16,27 @@ import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } from '@apollo/
 import { BatchHttpLink } from '@apollo/client/link/batch-http';
 import { SetContextLink } from '@apollo/client/link/context';
 import { createPersistedQueryLink } from '@apollo/client/link/persisted-queries';
-import { GRAPHQL_URL, HTTP_TIMEOUT_MS, bearer, codes, gql as rawGql, grantAdmin, login, newUserInput, signUp } from './helpers.js';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import { getMainDefinition } from '@apollo/client/utilities';
+import { createClient as createWsClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import {
+  GRAPHQL_URL,
+  HTTP_TIMEOUT_MS,
+  bearer,
+  codes,
+  gql as rawGql,
+  grantAdmin,
+  login,
+  metric,
+  newUserInput,
+  recorder,
+  signUp,
+  signedUpUser,
+  waitForMetric,
+  wsUrlOf,
+} from './helpers.js';
 
 const sha256 = (text) => createHash('sha256').update(text).digest('hex');
 
@@ -305,4 +326,123 @@ test('the raw check: a known query text still answers without any extension', as
   assert.equal(status, 200);
   assert.deepEqual(body.data, { __typename: 'Query' });
   assert.equal(body.errors, undefined);
+});
+
+// --- live updates: GraphQLWsLink ---------------------------------------------------------------
+
+/**
+ * The app's client with live updates, as Apollo's docs set it up: subscriptions over
+ * `GraphQLWsLink` (a graphql-ws client over `ws`, `connectionParams` carrying the bearer token),
+ * queries and mutations over an `HttpLink` with the same token, split by the operation's type
+ * (`ApolloLink.split`, which 4.x's deprecated standalone `split` is, with `getMainDefinition`).
+ * `frames` records every message the socket got from the gateway.
+ */
+function liveApolloClient(token) {
+  const { calls, fetchFn } = recordingFetch();
+  const frames = [];
+  const wsClient = createWsClient({
+    url: wsUrlOf(GRAPHQL_URL),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0, // a failure shows, rather than a reconnect
+    on: { message: (message) => frames.push(message) },
+  });
+  const httpLink = new HttpLink({ uri: GRAPHQL_URL, fetch: fetchFn, headers: bearer(token) });
+  const wsLink = new GraphQLWsLink(wsClient);
+  const link = ApolloLink.split(
+    ({ query }) => {
+      const definition = getMainDefinition(query);
+      return definition.kind === 'OperationDefinition' && definition.operation === 'subscription';
+    },
+    wsLink,
+    httpLink,
+  );
+  return { apollo: client(link), wsClient, calls, frames };
+}
+
+const ORDER_CHANGES = gql(`subscription OrderChanges($userId: UUID) {
+  orderChanges(userId: $userId) { kind orderId userId order { id itemQuantity itemPrice totalValue } }
+}`);
+const CREATE_ORDER = gql('mutation CreateOrder($input: CreateOrderInput!) { createOrder(input: $input) { id userId totalValue } }');
+const UPDATE_ORDER = gql('mutation UpdateOrder($id: UUID!, $input: UpdateOrderInput!) { updateOrder(id: $id, input: $input) { id totalValue } }');
+
+test('GraphQLWsLink: a user\'s orderChanges gets CREATED, then UPDATED with the exact totalValue, of an order made through Apollo', async () => {
+  const ana = await signedUpUser('apollo_live');
+  const { apollo, wsClient, calls, frames } = liveApolloClient(ana.token);
+  const changes = recorder();
+  const before = await metric('gateway_subscriptions');
+  const subscription = apollo.subscribe({ query: ORDER_CHANGES }).subscribe(changes.observer);
+  try {
+    // In place once the gateway counts it: every change committed from then on reaches it.
+    await waitForMetric('gateway_subscriptions', (n) => n >= before + 1, 'the subscription registers');
+
+    const { data: created } = await apollo.mutate({
+      mutation: CREATE_ORDER,
+      variables: { input: { userId: ana.user.id, itemDescription: 'Monitor', itemQuantity: 3, itemPrice: '19.90' } },
+    });
+    const order = created.createOrder;
+    assert.equal(order.totalValue, '59.70');
+    assert.equal(calls.at(-1).body.operationName, 'CreateOrder', 'the mutation went over HTTP');
+
+    const isOurs = (kind) => () => changes.values.find((r) => r.data?.orderChanges?.orderId === order.id && r.data.orderChanges.kind === kind);
+    const first = await changes.until(isOurs('CREATED'), 'the CREATED of the order');
+    assert.deepEqual(first, {
+      data: {
+        orderChanges: {
+          __typename: 'OrderChange',
+          kind: 'CREATED',
+          orderId: order.id,
+          userId: ana.user.id,
+          order: { __typename: 'Order', id: order.id, itemQuantity: 3, itemPrice: '19.90', totalValue: '59.70' },
+        },
+      },
+    });
+
+    // 3 × 0.10: exactly "0.30", a string (a binary float would be 0.30000000000000004).
+    await apollo.mutate({ mutation: UPDATE_ORDER, variables: { id: order.id, input: { itemPrice: '0.10' } } });
+    const second = await changes.until(isOurs('UPDATED'), 'the UPDATED of the order');
+    assert.deepEqual(second.data.orderChanges.order, { __typename: 'Order', id: order.id, itemQuantity: 3, itemPrice: '0.10', totalValue: '0.30' });
+    assert.equal(second.error, undefined);
+
+    assert.deepEqual(
+      changes.values.filter((r) => r.data?.orderChanges?.orderId === order.id).map((r) => r.data.orderChanges.kind),
+      ['CREATED', 'UPDATED'],
+      'each change once, in commit order',
+    );
+    assert.deepEqual(changes.errors, [], 'no error');
+    assert.equal(changes.completed, false, 'the subscription goes on');
+    assert.ok(
+      calls.every((call) => call.body?.query && !/^\s*subscription/.test(call.body.query)),
+      'no subscription went over HTTP',
+    );
+    assert.equal(frames[0]?.type, 'connection_ack', 'the gateway acknowledged the bearer token');
+  } finally {
+    subscription.unsubscribe();
+    await wsClient.dispose();
+  }
+  // Unsubscribing ends it on the gateway too.
+  await waitForMetric('gateway_subscriptions', (n) => n <= before, 'the subscription ends on the gateway');
+});
+
+test('GraphQLWsLink: someone else\'s orderChanges is a FORBIDDEN error in the result, no data, then complete', async () => {
+  const [ana, bia] = await Promise.all([signedUpUser('apollo_live'), signedUpUser('apollo_live')]);
+  const { apollo, wsClient, frames } = liveApolloClient(ana.token);
+  const results = recorder();
+  const subscription = apollo.subscribe({ query: ORDER_CHANGES, variables: { userId: bia.user.id } }).subscribe(results.observer);
+  try {
+    await results.until(() => results.completed || results.errors.length, 'the subscription ends');
+    // Apollo Client 4 delivers a GraphQL error of a subscription as a result, not through the
+    // observer's `error`: { data: undefined, error: CombinedGraphQLErrors }, then complete.
+    assert.deepEqual(results.errors, [], `no observer error (frames: ${JSON.stringify(frames)})`);
+    assert.equal(results.values.length, 1, `one result: ${results.describe()}`);
+    const [result] = results.values;
+    assert.equal(result.data, undefined, 'no data');
+    assert.ok(CombinedGraphQLErrors.is(result.error), `a CombinedGraphQLErrors: ${results.describe()}`);
+    assert.deepEqual(result.error.errors.map((e) => e.extensions?.code), ['FORBIDDEN'], `frames: ${JSON.stringify(frames)}`);
+    assert.equal(results.completed, true, 'then it completes');
+  } finally {
+    subscription.unsubscribe();
+    await wsClient.dispose();
+  }
+  console.log(`# FORBIDDEN subscription, frames the socket got: ${JSON.stringify(frames)}`);
 });

@@ -215,3 +215,87 @@ export async function startGateway(env = {}, { startupMs = GATEWAY_STARTUP_MS } 
     clearTimeout(timer);
   }
 }
+
+/** The gateway's WebSocket URL for `graphqlUrl` (ws://.../graphql). */
+export const wsUrlOf = (graphqlUrl = GRAPHQL_URL) => graphqlUrl.replace(/^http/, 'ws');
+
+/** The value of an unlabelled Prometheus metric `name` on `/metrics` of `baseUrl`. */
+export async function metric(name, baseUrl = BASE_URL) {
+  const response = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+  const text = await response.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (response.status !== 200 || !line) throw new Error(`no ${name} on ${baseUrl}/metrics: ${response.status} ${text.slice(0, 500)}`);
+  return Number(line.slice(name.length + 1));
+}
+
+/**
+ * Polls `metric(name)` every 20 ms until `check(value)` holds, at most `ms`; resolves to the
+ * value. E.g. `gateway_subscriptions` counts a subscription once the gateway registered it, so
+ * a change committed after it reached `before + 1` reaches that subscription.
+ */
+export async function waitForMetric(name, check, label, { ms = 10_000, baseUrl = BASE_URL } = {}) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await metric(name, baseUrl);
+    if (check(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${label}: ${name} is ${value} after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * An observer that records what a stream gives (`values`, `errors`, `completed`) and waits on
+ * it: `until(check, label)` resolves to check()'s first truthy value, checked now and on each
+ * event, or rejects after `ms` with what was seen.
+ */
+export function recorder(ms = 10_000) {
+  const seen = { values: [], errors: [], completed: false };
+  const waiting = new Set();
+  const notify = () => {
+    for (const attempt of [...waiting]) attempt();
+  };
+  seen.observer = {
+    next: (value) => {
+      seen.values.push(value);
+      notify();
+    },
+    error: (error) => {
+      seen.errors.push(error);
+      notify();
+    },
+    complete: () => {
+      seen.completed = true;
+      notify();
+    },
+  };
+  seen.describe = () =>
+    JSON.stringify({ values: seen.values, errors: seen.errors.map((e) => (e instanceof Error ? `${e.name}: ${e.message}` : e)), completed: seen.completed });
+  seen.until = (check, label, waitMs = ms) =>
+    new Promise((resolve, reject) => {
+      const attempt = () => {
+        let value;
+        try {
+          value = check();
+        } catch (error) {
+          finish();
+          reject(error);
+          return;
+        }
+        if (value) {
+          finish();
+          resolve(value);
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`${label}: not within ${waitMs} ms; seen: ${seen.describe()}`));
+      }, waitMs);
+      const finish = () => {
+        clearTimeout(timer);
+        waiting.delete(attempt);
+      };
+      waiting.add(attempt);
+      attempt();
+    });
+  return seen;
+}
