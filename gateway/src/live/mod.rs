@@ -8,7 +8,8 @@
 //!   may be published twice; its outbox `sequence` tells), and offers it to the [`hub`]'s
 //!   subscribers of its topics, in the order the gateway heard them: commit order per record.
 //! - A change's record is read once for all the gateway's subscribers ([`Change::order`]),
-//!   through the field cache and the coalesced look-ups a query uses, in its owner's view.
+//!   through the field cache and the coalesced look-ups a query uses, in its owner's view; the
+//!   read starts as the change goes out, so the reads of a record that changes fast overlap.
 //!   With a shared cache, whose invalidations another gateway may apply later, the gateway
 //!   invalidates the record itself before it reads, so no subscriber gets it stale.
 //! - Sockets close with a code when what they were opened with ends ([`sockets`]): the session
@@ -158,6 +159,15 @@ impl Change {
         self.order.get_or_init(read).await.clone()
     }
 
+    /// Starts the read subscribers of this change will want: the order (its user is read
+    /// when selected, and is cached), or the user.
+    async fn read_ahead(&self) {
+        let _ = match self.record {
+            Record::Order => self.order().await.map(drop),
+            Record::User => self.owner().await.map(drop),
+        };
+    }
+
     /// The record's owner as they are now (for a user's change: that user), read once.
     pub async fn owner(&self) -> Result<Option<wire_users::User>, RpcError> {
         let deleted_user = self.record == Record::User && self.kind == ChangeKind::Deleted;
@@ -247,8 +257,13 @@ impl Live {
                 };
                 self.cache.invalidate(stale).await;
             }
-            let delivered = self.hub.publish(&Arc::new(change));
+            let change = Arc::new(change);
+            let delivered = self.hub.publish(&change);
             self.metrics.live.deliveries.inc_by(delivered as u64);
+            // Read now, while the subscribers still work through earlier changes: each reads its
+            // changes one after another, and one waiting for every change's read in turn would
+            // fall behind a record that changes faster than one read takes.
+            tokio::spawn(async move { change.read_ahead().await });
         }
         // After the change went out, so that admins hear of the deletion first.
         if envelope.routing_key == events::USER_DELETED {
