@@ -244,16 +244,91 @@ record() {
     <<<"$(tail -n 1 "$RESULTS")" >&2
 }
 
-# wrk_once SCENARIO URL CONNECTIONS SECONDS [IDS_FILE] [TAG]: prints wrk's BENCH_JSON.
+# CPU per request, per process (issue 18): what each part of the stack spent on a measurement.
+# The processes of each part: our three binaries by the name `start` gave them, and the
+# machine's PostgreSQL (every backend: the workers' pooled connections live through a
+# measurement), RabbitMQ (beam.smp) and Redis.
+readonly CLOCK_TICKS=$(getconf CLK_TCK)
+readonly CPU_PARTS=(gateway users orders postgres rabbitmq redis)
+
+# part_pids PART GATEWAY_NAME: the process ids of one part.
+part_pids() {
+  local i
+  case $1 in
+    gateway | users | orders)
+      local wanted=$2
+      [[ $1 == users ]] && wanted=users-worker
+      [[ $1 == orders ]] && wanted=orders-worker
+      for i in "${!NAMES[@]}"; do [[ ${NAMES[$i]} == "$wanted" ]] && echo "${PIDS[$i]}"; done
+      ;;
+    postgres) pgrep -u postgres -x postgres || true ;;
+    rabbitmq) pgrep -f beam.smp || true ;;
+    redis) pgrep -x redis-server || true ;;
+  esac
+}
+
+# cpu_ticks PID...: user + system CPU these processes used, in clock ticks (a process gone
+# counts nothing). The fields after the command name, which may hold spaces: utime, stime.
+cpu_ticks() {
+  local pid total=0 ticks
+  for pid in "$@"; do
+    ticks=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) || continue
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}
+
+# cpu_snapshot GATEWAY_NAME: one line, the ticks of each part in CPU_PARTS order.
+cpu_snapshot() {
+  local part line=()
+  for part in "${CPU_PARTS[@]}"; do
+    # shellcheck disable=SC2046 # one pid per word
+    line+=("$(cpu_ticks $(part_pids "$part" "$1"))")
+  done
+  echo "${line[*]}"
+}
+
+# cpu_per_request BEFORE AFTER REQUESTS: {"gateway": µs, ...}, CPU per request of each part.
+cpu_per_request() {
+  local -a before after
+  read -r -a before <<<"$1"
+  read -r -a after <<<"$2"
+  local i json="{"
+  for i in "${!CPU_PARTS[@]}"; do
+    json+="\"${CPU_PARTS[$i]}\": $(awk -v t="$((after[i] - before[i]))" -v hz="$CLOCK_TICKS" -v n="$3" \
+      'BEGIN { printf "%.1f", n > 0 ? t * 1e6 / hz / n : 0 }')"
+    ((i < ${#CPU_PARTS[@]} - 1)) && json+=", "
+  done
+  echo "$json}"
+}
+
+# gateway_named URL: the name `start` gave the gateway at URL.
+gateway_named() {
+  case $1 in
+    "$CACHED") echo gateway-cached ;;
+    "$UNCACHED") echo gateway-uncached ;;
+    "$EMBEDDED") echo gateway-embedded ;;
+    "$EMBEDDED_UNCACHED") echo gateway-embedded-uncached ;;
+  esac
+}
+
+# wrk_once SCENARIO URL CONNECTIONS SECONDS [IDS_FILE] [TAG]: prints wrk's BENCH_JSON, with the
+# CPU each part spent per request (`cpu_us`).
 wrk_once() {
   local scenario=$1 url=$2 connections=$3 seconds=$4 ids=${5:-} tag=${6:-1} threads output
   threads=$((connections < WRK_THREADS ? connections : WRK_THREADS))
   # The floor runs signed out; everything else as the admin.
   local token=${TOKENS[$url]:-}
   [[ $scenario == typename ]] && token=""
+  local gateway before after result
+  gateway=$(gateway_named "$url")
+  before=$(cpu_snapshot "$gateway")
   output=$(BENCH_SCENARIO=$scenario BENCH_IDS_FILE=$ids BENCH_TAG=$tag BENCH_TOKEN=$token \
     wrk -t "$threads" -c "$connections" -d "${seconds}s" --timeout 10s -s scripts/bench/graphql.lua "$url/graphql")
-  grep '^BENCH_JSON ' <<<"$output" | sed 's/^BENCH_JSON //' || die "wrk printed no result: $output"
+  after=$(cpu_snapshot "$gateway")
+  result=$(grep '^BENCH_JSON ' <<<"$output" | sed 's/^BENCH_JSON //') || die "wrk printed no result: $output"
+  jq -c --argjson cpu "$(cpu_per_request "$before" "$after" "$(jq .requests <<<"$result")")" '. + {cpu_us: $cpu}' \
+    <<<"$result"
 }
 
 # wanted KEY: whether BENCH_ONLY (when set) names this scenario.
@@ -342,8 +417,12 @@ Requests per second, latency percentiles as the client saw them, errors (socket 
 that are not 200 or carry \`errors\`), and the ratio of the rate to its floor at the same connections
 (GraphQL rows: \`{ __typename }\`).
 
-| scenario | path | conns | req/s | p50 | p99 | errors | × floor |
-| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |
+The last column is the CPU each process spent per request during the measurement, in µs: the
+gateway measured, users-worker, orders-worker, PostgreSQL (every backend), RabbitMQ and Redis,
+from \`/proc/<pid>/stat\` (10 ms ticks: short runs round). The embedded gateways hold both services.
+
+| scenario | path | conns | req/s | p50 | p99 | errors | × floor | CPU µs/req: gw / users / orders / pg / mq / redis |
+| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 $(jq -rs '
   def ratio: if . >= 0.1 then "\((. * 100 | round) / 100)" else "\((. * 1000 | round) / 1000)" end;
   def lat: if . < 1000 then "\(.) µs" elif . < 10000 then "\((. / 10 | round) / 100) ms" else "\((. / 100 | round) / 10) ms" end;
@@ -352,7 +431,9 @@ $(jq -rs '
   | "| \(.label) | \(.path) | \(.connections) | \(.rps | round) | \(.p50_us | lat) | \(.p99_us | lat) | \(.errors) | "
     + (if .floor == .key then "floor" elif .floor == "layer" then "layer"
        elif $floor[.connections | tostring] then (.rps / $floor[.connections | tostring]) | ratio
-       else "–" end) + " |"' "$RESULTS")
+       else "–" end) + " | "
+    + (if .cpu_us then [.cpu_us.gateway, .cpu_us.users, .cpu_us.orders, .cpu_us.postgres, .cpu_us.rabbitmq, .cpu_us.redis]
+         | map(if . >= 100 then "\(round)" else "\((. * 10 | round) / 10)" end) | join(" / ") else "–" end) + " |"' "$RESULTS")
 
 **Targets** (the issue's, on this 2-core machine):
 

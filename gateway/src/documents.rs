@@ -225,10 +225,8 @@ mod tests {
                 _ => None,
             })
         };
-        let enums: Vec<String> = types()
-            .filter(|ty| matches!(ty.kind, TypeKind::Enum(_)))
-            .map(|ty| ty.name.node.to_string())
-            .collect();
+        let enums: Vec<String> =
+            types().filter(|ty| matches!(ty.kind, TypeKind::Enum(_))).map(|ty| ty.name.node.to_string()).collect();
         let mut inputs: Vec<String> = Vec::new();
         for ty in types() {
             match &ty.kind {
@@ -237,7 +235,9 @@ mod tests {
                         inputs.extend(field.node.arguments.iter().map(|argument| argument.node.ty.node.to_string()));
                     }
                 }
-                TypeKind::InputObject(input) => inputs.extend(input.fields.iter().map(|field| field.node.ty.node.to_string())),
+                TypeKind::InputObject(input) => {
+                    inputs.extend(input.fields.iter().map(|field| field.node.ty.node.to_string()))
+                }
                 _ => {}
             }
         }

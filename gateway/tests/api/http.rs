@@ -159,5 +159,8 @@ pub async fn fields_come_back_in_the_order_the_query_selected_them(app: &TestApp
     let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} in {text}"));
     let order_keys = [at("o"), at("user"), at("orders"), at("totalCount"), at("nickName"), at("id"), at("userId")];
     assert!(order_keys.is_sorted(), "{text}");
-    assert!(at("userId") < at("totalValue") && at("totalValue") < at("viewer") && at("viewer") < at("__typename"), "{text}");
+    assert!(
+        at("userId") < at("totalValue") && at("totalValue") < at("viewer") && at("viewer") < at("__typename"),
+        "{text}"
+    );
 }
