@@ -296,7 +296,7 @@ cpu_per_request() {
   local i json="{"
   for i in "${!CPU_PARTS[@]}"; do
     json+="\"${CPU_PARTS[$i]}\": $(awk -v t="$((after[i] - before[i]))" -v hz="$CLOCK_TICKS" -v n="$3" \
-      'BEGIN { printf "%.1f", n > 0 ? t * 1e6 / hz / n : 0 }')"
+      'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')"
     ((i < ${#CPU_PARTS[@]} - 1)) && json+=", "
   done
   echo "$json}"
