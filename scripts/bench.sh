@@ -103,23 +103,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_port VAR: sets VAR to a port nothing listens on and that this run has not handed out yet,
-# below the range the kernel hands out to outgoing connections (so none of those takes it).
-TAKEN_PORTS=" "
-free_port() {
-  local candidate try low
-  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  for ((try = 0; try < 100; try++)); do
-    candidate=$((20000 + RANDOM % (low - 20000)))
-    [[ $TAKEN_PORTS == *" $candidate "* ]] && continue
-    port_open "$candidate" && continue
-    TAKEN_PORTS+="$candidate "
-    printf -v "$1" '%s' "$candidate"
-    return
-  done
-  die "no free port found"
-}
-
 # start NAME BINARY [VAR=VALUE...]: runs a binary in the background with only these variables
 # (and PATH, HOME), its output in $WORK/NAME.log.
 start() {

@@ -137,3 +137,20 @@ claim_redis_db() {
 release_redis_db() {
   redis -n "$1" FLUSHDB >/dev/null && redis -n 0 DEL "gqlmq-test:redis-db:$1" >/dev/null && say "flushed Redis db $1"
 }
+
+# free_port VAR: sets VAR to a port nothing listens on and that this run has not handed out yet,
+# below the range the kernel hands out to outgoing connections (so none of those takes it).
+TAKEN_PORTS=" "
+free_port() {
+  local candidate try low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  for ((try = 0; try < 100; try++)); do
+    candidate=$((20000 + RANDOM % (low - 20000)))
+    [[ $TAKEN_PORTS == *" $candidate "* ]] && continue
+    port_open "$candidate" && continue
+    TAKEN_PORTS+="$candidate "
+    printf -v "$1" '%s' "$candidate"
+    return
+  done
+  die "no free port found"
+}
