@@ -273,17 +273,15 @@ async fn on_events(
         move |envelope: Envelope| {
             let (cache, metrics) = (cache.clone(), metrics.clone());
             async move {
-                let event = &envelope.event;
                 match envelope.routing_key.as_str() {
                     events::SUBSCRIBED => cache.set_caught_up(false),
                     events::CAUGHT_UP => cache.set_caught_up(true),
-                    key if key.starts_with("user.") => cache.invalidate(cache.keys.user_written(event.id)).await,
-                    key if key.starts_with("order.") => {
-                        if let Some(user_id) = event.user_id {
-                            cache.invalidate(cache.keys.order_written(event.id, Some(user_id))).await;
+                    _ => {
+                        let stale = cache.keys.written_by(&envelope);
+                        if !stale.is_empty() {
+                            cache.invalidate(stale).await;
                         }
                     }
-                    _ => {}
                 }
                 metrics.events.with_label_values(&[envelope.routing_key.as_str()]).inc();
                 Ok(())

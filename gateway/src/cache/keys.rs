@@ -92,6 +92,19 @@ impl Keys {
         self.key(&scope, format!("{scope}:{}:{}:{}", key.first, cursor(key.after), tag(key.extras)))
     }
 
+    /// What the write an event of the services tells of makes stale (nothing, for an event
+    /// of no user or order, or an order's without its user).
+    pub fn written_by(&self, envelope: &rpc::Envelope) -> Vec<String> {
+        let event = &envelope.event;
+        match envelope.routing_key.split('.').next() {
+            Some("user") => self.user_written(event.id),
+            Some("order") => {
+                event.user_id.map(|user_id| self.order_written(event.id, Some(user_id))).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// What a write to user `id` makes stale.
     pub fn user_written(&self, id: Uuid) -> Vec<String> {
         vec![self.generation(&format!("user:{id}")), self.generation("users")]

@@ -251,11 +251,7 @@ impl Live {
             && self.hub.wants(&change)
         {
             if self.shared_cache {
-                let stale = match change.record {
-                    Record::Order => self.cache.keys.order_written(change.id, Some(change.user_id)),
-                    Record::User => self.cache.keys.user_written(change.id),
-                };
-                self.cache.invalidate(stale).await;
+                self.cache.invalidate(self.cache.keys.written_by(envelope)).await;
             }
             let change = Arc::new(change);
             let delivered = self.hub.publish(&change);

@@ -42,7 +42,7 @@ use super::{
 };
 use crate::{
     auth::Authentication,
-    request::{self, error::RequestError, execute::execute_stream, id::RequestId, respond},
+    request::{self, error::RequestError, execute::execute_stream, id::RequestId, read, respond},
     serve::ClientAddress,
     state::AppState,
 };
@@ -341,7 +341,12 @@ impl Connection {
             self.pending.push_back(error_frame(&id, &refused));
             return;
         }
-        let prepared = match request::prepare(&self.state, payload.into_request()).await {
+        let mut request = payload.into_request();
+        if let Err(refusal) = read::check(&mut request) {
+            self.pending.push_back(error_frame(&id, &respond::refused(&request_id, refusal)));
+            return;
+        }
+        let prepared = match request::prepare(&self.state, request).await {
             Ok(prepared) => prepared,
             Err(refusal) => {
                 self.pending.push_back(error_frame(&id, &respond::refused(&request_id, refusal)));

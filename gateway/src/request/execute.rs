@@ -40,20 +40,14 @@ pub async fn execute(
     if let Some(key) = key {
         request = request.data(key);
     }
-    // The text stays here, for `nulls` to read the document again if a field fails: async-graphql
-    // runs the parsed document the prepare stage gave the request, and no extension of ours
-    // reads the text.
+    // The text stays here, for `finish` to parse the document again when it was not kept:
+    // async-graphql runs the parsed document the prepare stage gave the request, and no
+    // extension of ours reads the text.
     let query = std::mem::take(&mut request.query);
     let operation_name = request.operation_name.clone();
     let mut response = scope.run(schema.execute(request)).await;
-    if response.errors.iter().any(|error| !error.path.is_empty()) {
-        nulls::propagate(&mut response.data, &response.errors, &query, operation_name.as_deref());
-    }
-    in_selection_order(&mut response.data, kept.as_deref(), &query, operation_name.as_deref());
-    let request_failed = respond::could_not_run(&response);
+    let request_failed = finish(&mut response, kept.as_deref(), &query, operation_name.as_deref(), id);
     validation.ran(request_failed);
-    add_request_error_codes(&mut response.errors);
-    finish_errors(&mut response.errors, &id.0);
     (response, request_failed)
 }
 
@@ -85,31 +79,44 @@ pub fn execute_stream(
         Some((answer, (scope, answers)))
     })
     .map(move |mut response: Response| {
-        if response.errors.iter().any(|error| !error.path.is_empty()) {
-            nulls::propagate(&mut response.data, &response.errors, &query, operation_name.as_deref());
-        }
-        in_selection_order(&mut response.data, kept.as_deref(), &query, operation_name.as_deref());
+        let failed = finish(&mut response, kept.as_deref(), &query, operation_name.as_deref(), &id);
         if let Some(validation) = validation.take() {
-            validation.ran(respond::could_not_run(&response));
+            validation.ran(failed);
         }
-        add_request_error_codes(&mut response.errors);
-        finish_errors(&mut response.errors, &id.0);
         response
     })
 }
 
-/// Puts `data`'s fields in the order the query selected them ([`order`]), with the kept
-/// document, or the text parsed again when it was not kept.
-fn in_selection_order(data: &mut Value, kept: Option<&Kept>, query: &str, operation_name: Option<&str>) {
-    if !matches!(data, Value::Object(_)) {
-        return;
-    }
-    match kept {
-        Some(kept) => order::reorder(data, &kept.document, operation_name),
-        None => {
-            if let Ok(document) = parse_query(query) {
-                order::reorder(data, &document, operation_name);
+/// What every answer goes through once async-graphql made it: the nulls of failed fields where
+/// the specification puts them ([`nulls`]), the fields in selection order ([`order`]), then
+/// the errors' codes and request id. The document is the kept one, or the text parsed again
+/// when it was not kept. Tells whether the operation failed as a whole.
+fn finish(
+    response: &mut Response,
+    kept: Option<&Kept>,
+    query: &str,
+    operation_name: Option<&str>,
+    id: &RequestId,
+) -> bool {
+    let field_failed = response.errors.iter().any(|error| !error.path.is_empty());
+    if field_failed || matches!(response.data, Value::Object(_)) {
+        let parsed;
+        let document = match kept {
+            Some(kept) => Some(&kept.document),
+            None => {
+                parsed = parse_query(query).ok();
+                parsed.as_ref()
             }
+        };
+        if let Some(document) = document {
+            if field_failed {
+                nulls::propagate(&mut response.data, &response.errors, document, operation_name);
+            }
+            order::reorder(&mut response.data, document, operation_name);
         }
     }
+    let failed = respond::could_not_run(response);
+    add_request_error_codes(&mut response.errors);
+    finish_errors(&mut response.errors, &id.0);
+    failed
 }

@@ -32,13 +32,19 @@ pub async fn body(request: HttpRequest, limits: &Limits) -> Result<BatchRequest,
         Err(rejection) => return Err(RequestError::UnreadableBody(rejection)),
     };
     let mut batch: BatchRequest = serde_json::from_slice(&body).map_err(RequestError::NotGraphql)?;
-    // `query` is the one member a GraphQL request cannot do without, but for a persisted
-    // query's hash, which stands for it.
-    if batch.iter().any(|request| request.query.trim().is_empty() && !persisted::is_named(request)) {
+    batch.iter_mut().try_for_each(check)?;
+    Ok(batch)
+}
+
+/// What every request a client sends must hold, over HTTP or WebSocket: a `query`, the one
+/// member a GraphQL request cannot do without, but for a persisted query's hash, which stands
+/// for it. Its variables' `-0`s become integers.
+pub fn check(request: &mut Request) -> Result<(), RequestError> {
+    if request.query.trim().is_empty() && !persisted::is_named(request) {
         return Err(RequestError::NoQuery);
     }
-    batch.iter_mut().for_each(|request| integers_for_minus_zero(&mut request.variables));
-    Ok(batch)
+    integers_for_minus_zero(&mut request.variables);
+    Ok(())
 }
 
 /// A GET's query string, each parameter as sent: `query` (or the hash of a persisted query in

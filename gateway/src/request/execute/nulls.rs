@@ -14,10 +14,10 @@ use async_graphql::{
     Name, PathSegment, ServerError, Value,
     indexmap::IndexMap,
     parser::{
-        parse_query, parse_schema,
+        parse_schema,
         types::{
-            BaseType, DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection,
-            SelectionSet, Type, TypeKind, TypeSystemDefinition,
+            BaseType, DocumentOperations, ExecutableDocument, FragmentDefinition, OperationDefinition, OperationType,
+            Selection, SelectionSet, Type, TypeKind, TypeSystemDefinition,
         },
     },
 };
@@ -70,25 +70,16 @@ static TYPES: LazyLock<Types> = LazyLock::new(|| {
     types
 });
 
-/// Puts the `null`s the specification puts for `errors` into `data`. `query` is the
-/// document's text, parsed again here: only a response with errors pays for it.
-pub fn propagate(data: &mut Value, errors: &[ServerError], query: &str, operation_name: Option<&str>) {
-    let Ok(document) = parse_query(query) else {
+/// Puts the `null`s the specification puts for `errors` into `data`, the answer to
+/// `document`'s operation `operation_name`.
+pub fn propagate(
+    data: &mut Value,
+    errors: &[ServerError],
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) {
+    let Some(operation) = operation(document, operation_name) else {
         return;
-    };
-    let operation = match &document.operations {
-        DocumentOperations::Single(operation) => operation,
-        DocumentOperations::Multiple(operations) => {
-            let found = match operation_name {
-                Some(name) => operations.get(name),
-                None if operations.len() == 1 => operations.values().next(),
-                None => None,
-            };
-            let Some(operation) = found else {
-                return;
-            };
-            operation
-        }
     };
     let root = match operation.node.ty {
         OperationType::Query => &TYPES.query,
@@ -98,7 +89,7 @@ pub fn propagate(data: &mut Value, errors: &[ServerError], query: &str, operatio
     let mut targets: Vec<Target> = errors
         .iter()
         .filter(|error| !error.path.is_empty())
-        .filter_map(|error| Target::of(&error.path, root, &operation.node.selection_set.node, &document))
+        .filter_map(|error| Target::of(&error.path, root, &operation.node.selection_set.node, document))
         .collect();
     // Shallowest first: a null that covers a deeper one makes it moot.
     targets.sort_by_key(|target| target.len);
@@ -109,6 +100,21 @@ pub fn propagate(data: &mut Value, errors: &[ServerError], query: &str, operatio
         }
         target.apply(data);
         nulled.push(&target.path[..target.len]);
+    }
+}
+
+/// The operation of `document` a request named `operation_name` runs.
+pub(super) fn operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a async_graphql::Positioned<OperationDefinition>> {
+    match &document.operations {
+        DocumentOperations::Single(operation) => Some(operation),
+        DocumentOperations::Multiple(operations) => match operation_name {
+            Some(name) => operations.get(name),
+            None if operations.len() == 1 => operations.values().next(),
+            None => None,
+        },
     }
 }
 
@@ -222,7 +228,11 @@ fn in_selection_order(object: &mut IndexMap<Name, Value>, keys: &[Name]) {
 }
 
 /// The response keys of the selection sets, fragments expanded, in order, each once.
-fn response_keys(sets: &[&SelectionSet], fragments: &HashMap<Name, FragmentPositioned>, keys: &mut Vec<Name>) {
+pub(super) fn response_keys(
+    sets: &[&SelectionSet],
+    fragments: &HashMap<Name, FragmentPositioned>,
+    keys: &mut Vec<Name>,
+) {
     for set in sets {
         for selection in &set.items {
             match &selection.node {
@@ -247,7 +257,7 @@ type FragmentPositioned = async_graphql::Positioned<FragmentDefinition>;
 
 /// The field name behind response key `key` in the selection sets (validation made it one
 /// field), and the selection sets of every selection of it, which GraphQL merges.
-fn fields_named<'a>(
+pub(super) fn fields_named<'a>(
     key: &str,
     sets: &[&'a SelectionSet],
     fragments: &'a HashMap<Name, FragmentPositioned>,
@@ -280,6 +290,7 @@ mod tests {
     use async_graphql::{Pos, value};
 
     use super::*;
+    use async_graphql::parser::parse_query;
 
     fn error(path: &[&str]) -> ServerError {
         let mut error = ServerError::new("failed", Some(Pos::default()));
@@ -295,7 +306,7 @@ mod tests {
 
     fn propagated(mut data: Value, paths: &[&[&str]], query: &str) -> Value {
         let errors: Vec<_> = paths.iter().map(|path| error(path)).collect();
-        propagate(&mut data, &errors, query, None);
+        propagate(&mut data, &errors, &parse_query(query).unwrap(), None);
         data
     }
 

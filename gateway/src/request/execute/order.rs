@@ -8,74 +8,56 @@
 //! or unions, so every fragment of a selection applies to its object.
 
 use async_graphql::{
-    Value,
-    parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
+    Name, Value,
+    parser::types::{ExecutableDocument, SelectionSet},
 };
+
+use super::nulls::{fields_named, operation, response_keys};
 
 /// Orders `data`, the answer to `document`'s operation `operation_name`.
 pub fn reorder(data: &mut Value, document: &ExecutableDocument, operation_name: Option<&str>) {
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
-            Some(operation) => operation,
-            None => return,
-        },
-        (DocumentOperations::Multiple(operations), None) => match operations.values().next() {
-            Some(operation) if operations.len() == 1 => operation,
-            _ => return,
-        },
-    };
-    order(data, &[&operation.node.selection_set.node], document);
-}
-
-/// One response key of a selection, with the selections of every field under that key.
-type Key<'a> = (&'a str, Vec<&'a SelectionSet>);
-
-fn order(value: &mut Value, selections: &[&SelectionSet], document: &ExecutableDocument) {
-    match value {
-        Value::List(items) => {
-            for item in items {
-                order(item, selections, document);
-            }
-        }
-        Value::Object(fields) => {
-            let mut keys: Vec<Key<'_>> = Vec::new();
-            for selection in selections {
-                collect(selection, document, &mut keys);
-            }
-            let position = |name: &str| keys.iter().position(|(key, _)| *key == name).unwrap_or(usize::MAX);
-            if !fields.keys().map(|name| position(name.as_str())).is_sorted() {
-                fields.sort_by_cached_key(|name, _| position(name.as_str()));
-            }
-            for (key, below) in &keys {
-                if let (false, Some(child)) = (below.is_empty(), fields.get_mut(*key)) {
-                    order(child, below, document);
-                }
-            }
-        }
-        _ => {}
+    if let Some(operation) = operation(document, operation_name) {
+        Plan::of(&[&operation.node.selection_set.node], document).apply(data);
     }
 }
 
-/// The response keys of `selection`, in order, fragments spread in place.
-fn collect<'a>(selection: &'a SelectionSet, document: &'a ExecutableDocument, keys: &mut Vec<Key<'a>>) {
-    for item in &selection.items {
-        match &item.node {
-            Selection::Field(field) => {
-                let key = field.node.response_key().node.as_str();
-                let below = &field.node.selection_set.node;
-                let below = (!below.items.is_empty()).then_some(below);
-                match keys.iter_mut().find(|(name, _)| *name == key) {
-                    Some((_, selections)) => selections.extend(below),
-                    None => keys.push((key, below.into_iter().collect())),
+/// How the objects one selection gives are ordered: its response keys, and the same for each
+/// key with a selection below it. Made once per answer, whatever the lists hold.
+struct Plan {
+    keys: Vec<Name>,
+    below: Vec<(Name, Plan)>,
+}
+
+impl Plan {
+    fn of(sets: &[&SelectionSet], document: &ExecutableDocument) -> Self {
+        let mut keys = Vec::new();
+        response_keys(sets, &document.fragments, &mut keys);
+        let below = keys
+            .iter()
+            .filter_map(|key| {
+                let (mut name, mut next) = (None, Vec::new());
+                fields_named(key, sets, &document.fragments, &mut name, &mut next);
+                next.iter().any(|set| !set.items.is_empty()).then(|| (key.clone(), Self::of(&next, document)))
+            })
+            .collect();
+        Self { keys, below }
+    }
+
+    fn apply(&self, value: &mut Value) {
+        match value {
+            Value::List(items) => items.iter_mut().for_each(|item| self.apply(item)),
+            Value::Object(fields) => {
+                let position = |name: &Name| self.keys.iter().position(|key| key == name).unwrap_or(usize::MAX);
+                if !fields.keys().map(position).is_sorted() {
+                    fields.sort_by_cached_key(|name, _| position(name));
+                }
+                for (key, plan) in &self.below {
+                    if let Some(child) = fields.get_mut(key) {
+                        plan.apply(child);
+                    }
                 }
             }
-            Selection::FragmentSpread(spread) => {
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    collect(&fragment.node.selection_set.node, document, keys);
-                }
-            }
-            Selection::InlineFragment(fragment) => collect(&fragment.node.selection_set.node, document, keys),
+            _ => {}
         }
     }
 }
