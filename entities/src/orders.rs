@@ -49,3 +49,21 @@ pub mod deleted_user {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Users the orders service knows exist: heard of in a `user.created`, or confirmed by the
+/// users service once. A create of an order for one of them asks nobody.
+pub mod known_user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "known_users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

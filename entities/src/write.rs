@@ -22,7 +22,7 @@
 use std::ops::Deref;
 
 use rpc::{Envelope, Headers, Method, RpcError, RpcResult, error::OrInternal, headers::deadline_passed};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{inbox, outbox::Outbox};
@@ -49,20 +49,34 @@ impl Write {
     /// Begins request `headers`' write of method `M` (on SQLite, holding the write lock);
     /// SERVICE_UNAVAILABLE past the deadline.
     pub async fn begin<M: Method>(db: &DatabaseConnection, outbox: &Outbox, headers: &Headers) -> RpcResult<Self> {
+        Self::begin_locking::<M>(db, outbox, headers, None).await
+    }
+
+    /// [`Self::begin`], then on PostgreSQL `lock`, a statement of no parameters (an advisory
+    /// lock), sent in the same round trip as the deadline's bounds, which already bound it.
+    pub async fn begin_locking<M: Method>(
+        db: &DatabaseConnection,
+        outbox: &Outbox,
+        headers: &Headers,
+        lock: Option<&str>,
+    ) -> RpcResult<Self> {
         headers.check_deadline()?;
         let txn = crate::db::begin_write(db).await.or_internal("beginning a write")?;
-        if let (DbBackend::Postgres, Some(left)) = (txn.get_database_backend(), headers.remaining()) {
+        if txn.get_database_backend() == DbBackend::Postgres {
             // PostgreSQL cancels a statement (57014) or ends the session of a transaction left
-            // idle past the deadline: either rolls the write back and frees its locks.
-            let millis = left.as_millis().max(1).to_string();
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT set_config('statement_timeout', $1, true), \
-                 set_config('idle_in_transaction_session_timeout', $1, true)",
-                [millis.into()],
-            ))
-            .await
-            .or_internal("bounding a write by its deadline")?;
+            // idle past the deadline: either rolls the write back and frees its locks. Whole
+            // milliseconds only, so the text is ours alone: one simple query for all of it.
+            let mut sql = String::new();
+            if let Some(left) = headers.remaining() {
+                let millis = left.as_millis().max(1);
+                sql = format!(
+                    "SET LOCAL statement_timeout = {millis}; SET LOCAL idle_in_transaction_session_timeout = {millis};"
+                );
+            }
+            sql.extend(lock);
+            if !sql.is_empty() {
+                txn.execute_unprepared(&sql).await.or_internal("bounding a write by its deadline")?;
+            }
         }
         Ok(Self {
             txn,

@@ -47,6 +47,11 @@ pub struct Config {
     #[arg(long, env = "CACHE_TTL_SECONDS", default_value_t = 30)]
     pub cache_ttl_seconds: u64,
 
+    /// Whether a repeated query is answered whole from the cache too (never stale: checked
+    /// against the generations of every field it read); off, only fields are cached.
+    #[arg(long, env = "CACHE_ANSWERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cache_answers: bool,
+
     /// Prefix of every cache key in Redis; gateways sharing a cache share it. Its `v1` is the
     /// key format's version.
     #[arg(long, env = "CACHE_KEY_PREFIX", default_value = "gqlmq:v1")]

@@ -12,6 +12,10 @@ pub struct Metrics {
     pub cache_misses: IntCounter,
     /// Cache operations that failed (Redis unreachable, timed out, ...): the cache was bypassed.
     pub cache_errors: IntCounter,
+    /// Cacheable queries answered whole from the cache, and those that were not (nothing
+    /// stored, or stale): `crate::cache::answers`.
+    pub answer_hits: IntCounter,
+    pub answer_misses: IntCounter,
     /// Events from the services this gateway has applied to its cache, by routing key.
     pub events: IntCounterVec,
     pub connections: crate::serve::ConnectionMetrics,
@@ -73,6 +77,13 @@ impl Metrics {
             IntCounter::new("gateway_cache_misses_total", "Field-cache look-ups that missed").expect("valid");
         let cache_errors =
             IntCounter::new("gateway_cache_errors_total", "Field-cache operations that failed").expect("valid");
+        let answer_hits =
+            IntCounter::new("gateway_answer_cache_hits_total", "Queries answered whole from the cache").expect("valid");
+        let answer_misses = IntCounter::new(
+            "gateway_answer_cache_misses_total",
+            "Cacheable queries with no current answer in the cache",
+        )
+        .expect("valid");
         let events = IntCounterVec::new(
             Opts::new("gateway_events_total", "Service events applied to the field cache"),
             &["routing_key"],
@@ -83,6 +94,8 @@ impl Metrics {
             Box::new(cache_hits.clone()),
             Box::new(cache_misses.clone()),
             Box::new(cache_errors.clone()),
+            Box::new(answer_hits.clone()),
+            Box::new(answer_misses.clone()),
             Box::new(events.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
@@ -90,7 +103,18 @@ impl Metrics {
         let connections = crate::serve::ConnectionMetrics::new();
         connections.register(&registry);
         let live = LiveMetrics::new(&registry);
-        Self { registry, rpc_requests, cache_hits, cache_misses, cache_errors, events, connections, live }
+        Self {
+            registry,
+            rpc_requests,
+            cache_hits,
+            cache_misses,
+            cache_errors,
+            answer_hits,
+            answer_misses,
+            events,
+            connections,
+            live,
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -204,6 +204,7 @@ fn build_cache(
         None => Arc::new(MemoryStore::new(generation_ttl(ttl))),
     };
     FieldCache::new(Some(store), ttl, timeout, Keys::new(&config.cache_key_prefix), metrics.clone())
+        .keeping_answers(config.cache_answers)
 }
 
 /// `AUTH_SECRET`, or embedded mode's own: a gateway on a broker must be given the one its

@@ -1,11 +1,12 @@
-//! The `user.deleted` consumer: a deleted user's orders go too (`API.md`, "Rules").
+//! The `user.deleted` consumer: a deleted user's orders go too (`API.md`, "Rules"); and the
+//! `user.created` one, which makes the user known ([`on_user_created`]).
 //!
 //! A tombstone remembers the user, so a create that asked the users service just before the
 //! deletion cannot add an order afterwards (see `handlers::lock_user`). Running it twice is
 //! harmless: the tombstone is already there and there is nothing left to delete.
 
 use anyhow::Context as _;
-use entities::orders::{deleted_user, order};
+use entities::orders::{deleted_user, known_user, order};
 use rpc::{Envelope, events::ORDER_DELETED};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -26,6 +27,7 @@ pub async fn on_user_deleted(ctx: &Context, user_id: Uuid) -> anyhow::Result<()>
         .exec_without_returning(&txn)
         .await
         .context("cannot record a deleted user")?;
+    known_user::Entity::delete_by_id(user_id).exec(&txn).await.context("cannot forget a deleted user")?;
     let deleted = order::Entity::delete_many()
         .filter(order::Column::UserId.eq(user_id))
         .exec_with_returning(&txn)
@@ -37,5 +39,17 @@ pub async fn on_user_deleted(ctx: &Context, user_id: Uuid) -> anyhow::Result<()>
     txn.commit().await.context("cannot commit the cascade of a deleted user")?;
     ctx.outbox.wake();
     tracing::info!(%user_id, orders = deleted.len(), "deleted the orders of a deleted user");
+    Ok(())
+}
+
+/// The `user.created` consumer: the user is known from now on, so a create of their orders
+/// asks the users service nothing. Running it twice, or after the user's deletion, is
+/// harmless: a create checks the tombstone too.
+pub async fn on_user_created(ctx: &Context, user_id: Uuid) -> anyhow::Result<()> {
+    known_user::Entity::insert(known_user::ActiveModel { user_id: Set(user_id) })
+        .on_conflict_do_nothing()
+        .exec_without_returning(&ctx.db)
+        .await
+        .context("cannot record a created user")?;
     Ok(())
 }

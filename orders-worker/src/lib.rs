@@ -32,6 +32,10 @@ use tokio_util::sync::CancellationToken;
 /// orders worker runs.
 pub const USER_DELETED_QUEUE: &str = "orders.user-deleted";
 
+/// The durable queue the orders service reads `user.created` from, to know which users exist
+/// without asking (`known_users`).
+pub const USER_CREATED_QUEUE: &str = "orders.user-created";
+
 /// The PostgreSQL advisory lock of the orders service's outbox relay ("ordob").
 pub const OUTBOX_LOCK_KEY: i64 = 0x6f_72_64_6f_62;
 
@@ -149,7 +153,7 @@ impl Application {
         &self.db
     }
 
-    /// Serves `orders.rpc` and consumes `user.deleted` until `shutdown`, then finishes the
+    /// Serves `orders.rpc` and consumes `user.deleted` and `user.created` until `shutdown`, then finishes the
     /// messages it holds. Fails when the serve loop fails; the subscription then stops too.
     pub async fn run_until_stopped(self, broker: &rpc::Broker, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Self { db, prefetch, rpc_timeout } = self;
@@ -161,11 +165,13 @@ impl Application {
         let handler: rpc::EventHandler = Arc::new(move |envelope: rpc::Envelope| {
             let ctx = cascade_ctx.clone();
             async move {
-                // The subscriber's own notice of a new queue: nothing to do, the queue is durable.
-                if envelope.routing_key != rpc::events::USER_DELETED {
-                    return Ok(());
+                // Anything else is the subscriber's own notice of a new queue: nothing to do,
+                // the queues are durable.
+                match envelope.routing_key.as_str() {
+                    rpc::events::USER_DELETED => cascade::on_user_deleted(&ctx, envelope.event.id).await,
+                    rpc::events::USER_CREATED => cascade::on_user_created(&ctx, envelope.event.id).await,
+                    _ => Ok(()),
                 }
-                cascade::on_user_deleted(&ctx, envelope.event.id).await
             }
             .boxed()
         });
@@ -178,9 +184,12 @@ impl Application {
             stop.cancel();
             served
         };
-        let queue = rpc::amqp::SubscriberQueue::Durable { name: USER_DELETED_QUEUE.to_owned(), ttl: None };
-        let subscribe = broker.subscribe(queue, &[rpc::events::USER_DELETED], handler, stop.clone());
-        let (served, ()) = tokio::join!(serve, subscribe);
+        let durable = |name: &str| rpc::amqp::SubscriberQueue::Durable { name: name.to_owned(), ttl: None };
+        let deleted =
+            broker.subscribe(durable(USER_DELETED_QUEUE), &[rpc::events::USER_DELETED], handler.clone(), stop.clone());
+        let created =
+            broker.subscribe(durable(USER_CREATED_QUEUE), &[rpc::events::USER_CREATED], handler, stop.clone());
+        let (served, (), ()) = tokio::join!(serve, deleted, created);
         relay_stop.cancel();
         let _ = relay.await;
         sweeper.abort();

@@ -22,7 +22,7 @@ use entities::{
 use futures_util::FutureExt;
 use orders_worker::{
     Context,
-    cascade::on_user_deleted,
+    cascade::{on_user_created, on_user_deleted},
     handlers::{create_order, delete_order, get_orders, list_orders, orders_of_users, update_order},
 };
 use rpc::{
@@ -267,7 +267,8 @@ test_support::on_both_backends! {
     item_description_must_have_one_to_five_hundred_characters_after_trimming,
     money_stays_exact_at_both_ends_of_the_range,
     an_order_for_an_unknown_user_is_refused_on_user_id,
-    when_the_users_service_is_down_create_answers_service_unavailable_and_writes_nothing,
+    when_the_users_service_is_down_only_creates_for_users_not_known_yet_fail,
+    a_user_heard_of_in_user_created_is_known_without_a_call_until_deleted,
     a_repeated_create_answers_the_first_order_without_a_second_row_or_event,
     concurrent_deliveries_of_one_create_make_one_order,
     update_changes_the_given_fields_recomputes_the_total_and_bumps_updated_at,
@@ -379,15 +380,31 @@ async fn an_order_for_an_unknown_user_is_refused_on_user_id(app: TestApp) {
     app.assert_unchanged(&before).await;
 }
 
-async fn when_the_users_service_is_down_create_answers_service_unavailable_and_writes_nothing(mut app: TestApp) {
-    let user = app.new_user();
-    app.order(user).await;
+async fn when_the_users_service_is_down_only_creates_for_users_not_known_yet_fail(mut app: TestApp) {
+    let (known, unknown) = (app.new_user(), app.new_user());
+    // The users service said once that `known` exists: the orders service keeps that.
+    app.order(known).await;
     app.stop_users_service().await;
     let before = app.rows().await;
-    assert_code(app.create(user, 1, "1").await, ErrorCode::ServiceUnavailable);
+    assert_code(app.create(unknown, 1, "1").await, ErrorCode::ServiceUnavailable);
     app.assert_unchanged(&before).await;
-    // Reads do not need the users service.
-    assert_eq!(app.list(10, None, Some(user)).await.unwrap().items.len(), 1);
+    // Reads do not need the users service, nor creates for a known user.
+    app.create(known, 1, "1").await.unwrap();
+    assert_eq!(app.list(10, None, Some(known)).await.unwrap().items.len(), 2);
+}
+
+async fn a_user_heard_of_in_user_created_is_known_without_a_call_until_deleted(mut app: TestApp) {
+    // Nobody the fake users service knows: only the event says the user exists.
+    let user = Uuid::now_v7();
+    on_user_created(&app.ctx, user).await.unwrap();
+    app.stop_users_service().await;
+    app.create(user, 1, "1").await.unwrap();
+    on_user_deleted(&app.ctx, user).await.unwrap();
+    assert_invalid(app.create(user, 1, "1").await, "userId");
+    // A `user.created` heard after the user's deletion (another queue) does not bring them back.
+    on_user_created(&app.ctx, user).await.unwrap();
+    assert_invalid(app.create(user, 1, "1").await, "userId");
+    assert_eq!(app.list(10, None, Some(user)).await.unwrap().items.len(), 0);
 }
 
 async fn a_repeated_create_answers_the_first_order_without_a_second_row_or_event(app: TestApp) {

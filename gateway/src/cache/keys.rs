@@ -39,6 +39,11 @@ impl Keys {
         Self { prefix: self.prefix.clone(), view }
     }
 
+    /// `CACHE_KEY_PREFIX`, which every key starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn generation(&self, scope: &str) -> String {
         format!("{}:gen:{scope}", self.prefix)
     }

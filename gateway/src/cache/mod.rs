@@ -10,7 +10,10 @@
 //!   an invalidation that failed is retried in the background, and until it lands this
 //!   gateway reads nothing from the cache (it could be stale).
 //! - Only answers are cached, never errors.
+//! - A repeated query's whole answer is kept too, checked against the generations of every
+//!   field it read ([`answers`]).
 
+pub mod answers;
 pub mod keys;
 pub mod store;
 
@@ -33,6 +36,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::oneshot;
 
 use self::{
+    answers::Reads,
     keys::Keys,
     store::{CacheKey, Found, Store},
 };
@@ -55,13 +59,22 @@ pub struct FieldCache {
     /// Whether the invalidations that waited for this gateway (a shared cache's durable queue)
     /// have all been applied; until then nothing is read from the cache.
     caught_up: AtomicBool,
+    /// Whether whole answers are kept too (`CACHE_ANSWERS`): [`answers`].
+    answers: bool,
 }
 
 impl FieldCache {
     pub fn new(store: Option<Arc<dyn Store>>, ttl: Duration, timeout: Duration, keys: Keys, metrics: Metrics) -> Self {
         let store = store.filter(|_| !ttl.is_zero());
         let caught_up = AtomicBool::new(true);
-        Self { store, ttl, timeout, keys, metrics, flights: Mutex::default(), unflushed: Arc::default(), caught_up }
+        let (flights, unflushed, answers) = (Mutex::default(), Arc::default(), true);
+        Self { store, ttl, timeout, keys, metrics, flights, unflushed, caught_up, answers }
+    }
+
+    /// Keeps whole answers too, or not (`CACHE_ANSWERS`).
+    pub fn keeping_answers(mut self, answers: bool) -> Self {
+        self.answers = answers;
+        self
     }
 
     /// Says whether every invalidation that waited for this gateway has been applied: a
@@ -158,13 +171,13 @@ impl FieldCache {
     /// For a field that may be absent, use [`Self::get_optional`]: an absence stored here
     /// encodes as `null`, which reads back as no value at all. Should a value of `T` read back
     /// that way, it is loaded again rather than answered as an error.
-    pub async fn get_one<T, F, Fut>(&self, key: CacheKey, load: F) -> RpcResult<T>
+    pub async fn get_one<T, F, Fut>(&self, reads: &Reads, key: CacheKey, load: F) -> RpcResult<T>
     where
         T: Serialize + DeserializeOwned,
         F: Fn() -> Fut,
         Fut: Future<Output = RpcResult<T>>,
     {
-        match self.get_optional(key, || async { load().await.map(Some) }).await? {
+        match self.get_optional(reads, key, || async { load().await.map(Some) }).await? {
             Some(value) => Ok(value),
             None => load().await,
         }
@@ -172,13 +185,13 @@ impl FieldCache {
 
     /// Reads one field that may be absent (None) through the cache. An absence is cached like
     /// any answer, and read back as an absence.
-    pub async fn get_optional<T, F, Fut>(&self, key: CacheKey, load: F) -> RpcResult<Option<T>>
+    pub async fn get_optional<T, F, Fut>(&self, reads: &Reads, key: CacheKey, load: F) -> RpcResult<Option<T>>
     where
         T: Serialize + DeserializeOwned,
         F: Fn() -> Fut,
         Fut: Future<Output = RpcResult<Option<T>>>,
     {
-        let mut values = self.get_many([key], |_| async { Ok(vec![load().await?]) }).await?;
+        let mut values = self.get_many(reads, [key], |_| async { Ok(vec![load().await?]) }).await?;
         Ok(values.pop().flatten())
     }
 
@@ -187,7 +200,8 @@ impl FieldCache {
     /// the keys to fetch and answers a value (None: absent) for each, in that order.
     ///
     /// `keys` is iterated only when the cache is read: with the cache off, no key is built.
-    pub async fn get_many<T, K, F, Fut>(&self, keys: K, load: F) -> RpcResult<Vec<Option<T>>>
+    /// `reads` learns the generation of each key read, or that the cache was bypassed.
+    pub async fn get_many<T, K, F, Fut>(&self, reads: &Reads, keys: K, load: F) -> RpcResult<Vec<Option<T>>>
     where
         T: Serialize + DeserializeOwned,
         K: IntoIterator<Item = CacheKey, IntoIter: ExactSizeIterator>,
@@ -197,9 +211,16 @@ impl FieldCache {
         let keys = keys.into_iter();
         let count = keys.len();
         let all = || (0..count).collect::<Vec<_>>();
-        let Some(store) = self.readable_store() else { return load(all()).await };
+        let Some(store) = self.readable_store() else {
+            reads.bypassed();
+            return load(all()).await;
+        };
         let keys: Vec<CacheKey> = keys.collect();
-        let Some(found) = self.guard(store.read(&keys)).await else { return load(all()).await };
+        let Some(found) = self.guard(store.read(&keys)).await else {
+            reads.bypassed();
+            return load(all()).await;
+        };
+        reads.saw(&keys, &found);
 
         let mut results: Vec<Option<Option<T>>> = found.iter().map(|found| decode(found)).collect();
         let misses: Vec<usize> = (0..keys.len()).filter(|&i| results[i].is_none()).collect();

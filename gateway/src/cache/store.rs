@@ -15,6 +15,8 @@ use std::{
 
 use async_trait::async_trait;
 
+use super::answers;
+
 /// A value's address: the generation that covers it and its own key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
@@ -37,6 +39,17 @@ pub trait Store: Send + Sync + 'static {
     async fn write(&self, entries: &[(CacheKey, u64, Vec<u8>)], ttl: Duration) -> anyhow::Result<()>;
     /// Bumps these generation keys: whatever they cover is invalid from now on.
     async fn bump(&self, generation_keys: &[String]) -> anyhow::Result<()>;
+    /// The whole answer stored under `key`, if every generation it was stored under is still
+    /// current, checked in the same round trip (see [`super::answers`]).
+    async fn read_answer(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// Stores a whole answer under the generations its reads saw, for `ttl`.
+    async fn write_answer(
+        &self,
+        key: &str,
+        generations: &[(String, u64)],
+        body: &[u8],
+        ttl: Duration,
+    ) -> anyhow::Result<()>;
 }
 
 /// How long a generation outlives the last bump. Far longer than any value's TTL, so a
@@ -56,6 +69,8 @@ fn versioned(key: &str, generation: u64) -> String {
 pub struct RedisStore {
     connection: redis::aio::ConnectionManager,
     generation_ttl: Duration,
+    /// [`answers::READ_ANSWER_SCRIPT`], sent by its hash once Redis has it.
+    read_answer: redis::Script,
 }
 
 /// In Redis a value key holds one value, tagged with the generation it was read under (8
@@ -86,7 +101,7 @@ impl RedisStore {
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
         let connection = redis::aio::ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { connection, generation_ttl })
+        Ok(Self { connection, generation_ttl, read_answer: redis::Script::new(answers::READ_ANSWER_SCRIPT) })
     }
 }
 
@@ -130,6 +145,30 @@ impl Store for RedisStore {
         pipe.query_async::<()>(&mut connection).await?;
         Ok(())
     }
+
+    async fn read_answer(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut connection = self.connection.clone();
+        Ok(self.read_answer.key(key).invoke_async(&mut connection).await?)
+    }
+
+    async fn write_answer(
+        &self,
+        key: &str,
+        generations: &[(String, u64)],
+        body: &[u8],
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let mut connection = self.connection.clone();
+        let entry = answers::encode(generations, body);
+        redis::cmd("SET")
+            .arg(key)
+            .arg(entry)
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Plain values under plain keys, outside generations: for what is not a field and never
@@ -171,8 +210,16 @@ impl MemoryStore {
 struct Memory {
     generations: HashMap<String, (u64, Instant)>,
     values: HashMap<String, (Vec<u8>, Instant)>,
+    /// Whole answers, encoded as in Redis ([`answers::encode`]).
+    answers: HashMap<String, (Vec<u8>, Instant)>,
+    /// The bytes of `answers`, kept under [`MEMORY_ANSWER_BYTES`].
+    answer_bytes: usize,
     writes: usize,
 }
+
+/// How many bytes of whole answers this process's memory holds at most: past it, expired ones
+/// are dropped, and if that is not enough a new answer is not stored.
+const MEMORY_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 impl Memory {
     /// Drops expired entries now and then, so memory stays bounded by what is live.
@@ -180,8 +227,16 @@ impl Memory {
         self.writes += 1;
         if self.writes.is_multiple_of(1024) {
             self.values.retain(|_, (_, expires)| *expires > now);
+            self.prune_answers(now);
             self.generations.retain(|_, (_, expires)| *expires > now);
         }
+    }
+}
+
+impl Memory {
+    fn prune_answers(&mut self, now: Instant) {
+        self.answers.retain(|_, (_, expires)| *expires > now);
+        self.answer_bytes = self.answers.values().map(|(entry, _)| entry.len()).sum();
     }
 }
 
@@ -225,6 +280,40 @@ impl Store for MemoryStore {
         for key in generation_keys {
             let entry = memory.generations.entry(key.clone()).or_insert((0, expires));
             *entry = (entry.0 + 1, expires);
+        }
+        memory.prune(now);
+        Ok(())
+    }
+
+    async fn read_answer(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+        let memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
+        let now = Instant::now();
+        let Some((entry, _)) = memory.answers.get(key).filter(|(_, expires)| *expires > now) else { return Ok(None) };
+        let current = |key: &str| {
+            memory.generations.get(key).filter(|(_, expires)| *expires > now).map_or(0, |(generation, _)| *generation)
+        };
+        Ok(answers::decode(entry, current).map(<[u8]>::to_vec))
+    }
+
+    async fn write_answer(
+        &self,
+        key: &str,
+        generations: &[(String, u64)],
+        body: &[u8],
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let mut memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
+        let now = Instant::now();
+        let entry = answers::encode(generations, body);
+        if memory.answer_bytes + entry.len() > MEMORY_ANSWER_BYTES {
+            memory.prune_answers(now);
+            if memory.answer_bytes + entry.len() > MEMORY_ANSWER_BYTES {
+                return Ok(());
+            }
+        }
+        memory.answer_bytes += entry.len();
+        if let Some((replaced, _)) = memory.answers.insert(key.to_owned(), (entry, now + ttl)) {
+            memory.answer_bytes -= replaced.len();
         }
         memory.prune(now);
         Ok(())

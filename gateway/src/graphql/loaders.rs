@@ -31,7 +31,7 @@ use uuid::Uuid;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Requester, coalesce::Coalescer};
-use crate::cache::{FieldCache, keys::Keys, store::CacheKey};
+use crate::cache::{FieldCache, answers::Reads, keys::Keys, store::CacheKey};
 
 /// Passes of one poll before the scope yields to the runtime.
 const MAX_PASSES: usize = 10_000;
@@ -135,6 +135,7 @@ impl Loaders {
             cache: cache.clone(),
             rpc: requester.rpc().clone(),
             keys: requester.keys().clone(),
+            reads: requester.reads().clone(),
         };
         Self {
             users: scope.loader(UserLoader(source())),
@@ -163,6 +164,7 @@ impl Reader {
             cache: self.cache.clone(),
             rpc: requester.rpc().clone(),
             keys: requester.keys().clone(),
+            reads: requester.reads().clone(),
         }
     }
 
@@ -223,6 +225,8 @@ struct Source {
     /// Calls made for the caller; its caller is the one the coalesced look-ups are made for.
     rpc: RpcClient,
     keys: Keys,
+    /// What the request's reads saw (see [`crate::cache::answers`]).
+    reads: Reads,
 }
 
 impl Source {
@@ -241,7 +245,7 @@ impl Source {
         let keys = ids.iter().copied().map(|id| key(&self.keys, id));
         let entities = self
             .cache
-            .get_many(keys, |missing| {
+            .get_many(&self.reads, keys, |missing| {
                 let wanted: Vec<Uuid> = missing.iter().map(|&i| ids[i]).collect();
                 let fetched = lookup.get(self.rpc.caller(), wanted.clone());
                 async move {
@@ -289,10 +293,10 @@ impl Loader<UserOrdersKey> for UserOrdersLoader {
     type Error = RpcError;
 
     async fn load(&self, keys: &[UserOrdersKey]) -> Result<HashMap<UserOrdersKey, Page<Order>>, RpcError> {
-        let Source { cache, rpc, keys: view, .. } = &self.0;
+        let Source { cache, rpc, keys: view, reads, .. } = &self.0;
         let cache_keys = keys.iter().copied().map(|key| view.user_orders(&key));
         let pages = cache
-            .get_many(cache_keys, |missing| async move {
+            .get_many(reads, cache_keys, |missing| async move {
                 let wanted: Vec<UserOrdersKey> = missing.iter().map(|&i| keys[i]).collect();
                 let pages = rpc.call(&OrdersOfUsers { keys: wanted }).await?;
                 Ok(pages.into_iter().map(Some).collect())

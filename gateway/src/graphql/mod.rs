@@ -22,7 +22,7 @@ use self::error::RpcResultExt;
 use self::idempotency::Idempotency;
 use self::loaders::Loaders;
 use crate::auth::{Auth, Authentication};
-use crate::cache::{FieldCache, keys::Keys};
+use crate::cache::{FieldCache, answers::Reads, keys::Keys};
 use crate::limits::Limits;
 
 #[derive(MergedObject, Default)]
@@ -55,12 +55,19 @@ pub struct Requester {
     rpc: RpcClient,
     /// The cache keys of what the caller may see.
     keys: Keys,
+    /// What the request's field-cache reads saw, when its whole answer may be kept.
+    reads: Reads,
 }
 
 impl Requester {
     pub fn new(auth: Authentication, rpc: &RpcClient, keys: &Keys) -> Self {
         let caller = auth.caller.clone().unwrap_or(Caller::Anonymous);
-        Self { rpc: rpc.as_caller(caller), keys: keys.for_caller(caller), auth }
+        Self { rpc: rpc.as_caller(caller), keys: keys.for_caller(caller), auth, reads: Reads::off() }
+    }
+
+    /// The same, recording what its field-cache reads see into `reads`.
+    pub fn recording(self, reads: Reads) -> Self {
+        Self { reads, ..self }
     }
 
     /// The caller; the token's error when it was refused.
@@ -74,6 +81,10 @@ impl Requester {
 
     pub fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    pub fn reads(&self) -> &Reads {
+        &self.reads
     }
 }
 
@@ -98,6 +109,11 @@ impl Gateway {
     /// The cache keys of the caller's view.
     pub fn keys<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Keys> {
         Ok(&Self::requester(ctx)?.keys)
+    }
+
+    /// What the request's field-cache reads saw (see [`crate::cache::answers`]).
+    pub fn reads<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Reads> {
+        Ok(&Self::requester(ctx)?.reads)
     }
 
     pub fn auth<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Auth> {
@@ -136,10 +152,23 @@ impl Gateway {
         request: &M,
         stale: impl FnOnce(&Keys) -> Vec<String>,
     ) -> async_graphql::Result<M::Response> {
+        let keys = &Self::cache(ctx)?.keys;
+        Self::write_answered(ctx, rpc, request, async |_| stale(keys)).await
+    }
+
+    /// [`Self::write_with`] for a write whose answer tells what it changed: `stale` gets the
+    /// answer, or None when the write failed, maybe after it happened (no answer came).
+    pub async fn write_answered<M: rpc::Method>(
+        ctx: &Context<'_>,
+        rpc: &RpcClient,
+        request: &M,
+        stale: impl AsyncFnOnce(Option<&M::Response>) -> Vec<String>,
+    ) -> async_graphql::Result<M::Response> {
         let cache = Self::cache(ctx)?;
         let rpc = ctx.data::<Gateway>()?.idempotency.client(ctx, rpc)?;
         let result = rpc.call(request).await;
-        cache.after_write(&result, stale(&cache.keys)).await;
+        let stale = stale(result.as_ref().ok()).await;
+        cache.after_write(&result, stale).await;
         result.gql()
     }
 }

@@ -86,9 +86,10 @@ impl UserQuery {
         Nullable::of(async {
             let (first, after) = page_args(first, after)?;
             let extras = page_extras(ctx, after);
-            let (rpc, cache, keys) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?);
+            let (rpc, cache, keys, reads) =
+                (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?, Gateway::reads(ctx)?);
             let page = cache
-                .get_one(keys.users_page(first, after, extras), || async move {
+                .get_one(reads, keys.users_page(first, after, extras), || async move {
                     rpc.call(&wire::ListUsers { first, after, extras }).await
                 })
                 .await
@@ -118,10 +119,11 @@ impl UserQuery {
             if !rpc::users::is_nick_name(&nick_name) {
                 return Ok(None);
             }
-            let (rpc, cache, keys) = (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?);
+            let (rpc, cache, keys, reads) =
+                (Gateway::rpc(ctx)?, Gateway::cache(ctx)?, Gateway::keys(ctx)?, Gateway::reads(ctx)?);
             let key = keys.user_by_nick_name(&nick_name);
             let user = cache
-                .get_optional(key, || {
+                .get_optional(reads, key, || {
                     let nick_name = nick_name.clone();
                     async move { rpc.call(&wire::GetUserByNickName { nick_name }).await }
                 })

@@ -11,6 +11,7 @@ use futures_util::{Stream, StreamExt};
 use super::{id::RequestId, parse::Prepared, respond, validate::Validation};
 use crate::{
     auth::Authentication,
+    cache::answers::Reads,
     documents::Kept,
     graphql::{
         Requester,
@@ -21,20 +22,21 @@ use crate::{
     state::AppState,
 };
 
-/// Runs one prepared request. Also tells whether it failed as a whole (failed to validate or
-/// coerce its variables), before any field ran.
+/// Runs one prepared request, its field-cache reads seen by `reads`. Also tells whether it
+/// failed as a whole (failed to validate or coerce its variables), before any field ran.
 pub async fn execute(
     state: &AppState,
     id: &RequestId,
     auth: &Authentication,
     prepared: Prepared,
     key: Option<IdempotencyKey>,
+    reads: Reads,
 ) -> (Response, bool) {
     let kept = prepared.kept.clone();
     let (request, validation) = Validation::of(prepared);
     let schema = validation.schema(state);
     let scope = RequestScope::default();
-    let requester = Requester::new(auth.clone(), &state.rpc, &state.cache.keys);
+    let requester = Requester::new(auth.clone(), &state.rpc, &state.cache.keys).recording(reads);
     let loaders = Loaders::new(&scope, &state.lookups, &state.cache, &requester);
     let mut request = request.data(loaders).data(requester);
     if let Some(key) = key {

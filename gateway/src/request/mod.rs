@@ -10,13 +10,16 @@
 //! 5. [`limits`]: batch size, the text's size, then the text before parsing and the document
 //!    after it.
 //! 6. [`validate`]: no mutation over GET (405), and which of async-graphql's rules run.
-//! 7. [`execute`]: async-graphql runs it with DataLoaders of its own.
-//! 8. [`respond`]: status and media type; every error in the GraphQL shape.
+//! 7. [`answer`]: a cacheable query whose answer is stored and current is answered from it.
+//! 8. [`execute`]: async-graphql runs it with DataLoaders of its own (and [`answer`] keeps a
+//!    cacheable query's answer).
+//! 9. [`respond`]: status and media type; every error in the GraphQL shape.
 //!
 //! Every stage fails with a [`RequestError`], which knows its code and status ([`error`]). An
 //! error of the request as a whole answers alone; a refused operation's document answers in
 //! the GraphQL response, beside the batch's others.
 
+pub mod answer;
 pub mod error;
 pub mod execute;
 pub mod id;
@@ -34,8 +37,13 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
 };
 
-use self::{error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString};
-use crate::{auth::Authentication, graphql::idempotency::IdempotencyKey, serve::ClientAddress, state::AppState};
+use self::{
+    answer::Lookup, error::RequestError, id::RequestId, negotiate::ResponseType, parse::Prepared, read::QueryString,
+};
+use crate::{
+    auth::Authentication, cache::answers::Reads, graphql::idempotency::IdempotencyKey, serve::ClientAddress,
+    state::AppState,
+};
 
 /// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters, as the IETF draft
 /// (and Stripe) take them.
@@ -92,10 +100,15 @@ async fn post_stages(
     let batch = read::body(request, bounds).await?;
     limits::check_batch(&batch, bounds)?;
     let (body, outcome) = match batch {
-        BatchRequest::Single(request) => {
-            let (response, outcome) = operation(state, id, &auth, request, keyed(0)).await;
-            (BatchResponse::Single(response), outcome)
-        }
+        BatchRequest::Single(request) => match prepare_http(state, request).await {
+            Ok(prepared) => {
+                return Ok(single(state, id, auth.get(state).await, prepared, keyed(0), response_type).await);
+            }
+            Err(refusal) => {
+                let (response, outcome) = refused(id, refusal);
+                (BatchResponse::Single(response), outcome)
+            }
+        },
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             let mut outcome = Outcome::default();
@@ -144,8 +157,35 @@ async fn get_stages(
     validate::check_http(&mut prepared.request)?;
     let auth = LazyAuth::new(headers, client);
     // No mutation comes over GET: an Idempotency-Key has nothing to do here.
-    let (response, request_failed) = execute::execute(state, id, auth.get(state).await, prepared, None).await;
-    Ok(respond::graphql(id, response_type, request_failed, &BatchResponse::Single(response)))
+    Ok(single(state, id, auth.get(state).await, prepared, None, response_type).await)
+}
+
+/// The one operation of a POST or a GET, prepared: answered whole from the cache when it is a
+/// cacheable query whose stored answer is current; else run, and its answer kept when it may
+/// be ([`answer`]).
+async fn single(
+    state: &AppState,
+    id: &RequestId,
+    auth: &Authentication,
+    mut prepared: Prepared,
+    key: Option<IdempotencyKey>,
+    response_type: ResponseType,
+) -> axum::response::Response {
+    let (answer_key, reads) = match answer::look_up(state, auth, &mut prepared).await {
+        Lookup::Hit(body) => return respond::encoded(response_type, false, body),
+        Lookup::Miss(answer_key, reads) => (Some(answer_key), reads),
+        Lookup::Uncacheable => (None, Reads::off()),
+    };
+    let (response, failed) = execute::execute(state, id, auth, prepared, key, reads.clone()).await;
+    let clean = !failed && response.errors.is_empty();
+    let json = match respond::encode(&BatchResponse::Single(response)) {
+        Ok(json) => json,
+        Err(error) => return respond::error(id, &error),
+    };
+    if let Some(answer_key) = answer_key.filter(|_| clean) {
+        state.cache.keep_answer(answer_key, &reads, &json).await;
+    }
+    respond::encoded(response_type, failed, json)
 }
 
 /// What one operation's answer asks of the whole response.
@@ -168,7 +208,7 @@ impl Outcome {
     }
 }
 
-/// One operation, from its document to its response.
+/// One operation of a batch, from its document to its response.
 async fn operation(
     state: &AppState,
     id: &RequestId,
@@ -176,16 +216,21 @@ async fn operation(
     request: Request,
     key: Option<IdempotencyKey>,
 ) -> (Response, Outcome) {
-    match prepare(state, request).await.and_then(|mut prepared| {
-        validate::check_http(&mut prepared.request)?;
-        Ok(prepared)
-    }) {
+    match prepare_http(state, request).await {
         Ok(prepared) => {
-            let (response, failed) = execute::execute(state, id, auth.get(state).await, prepared, key).await;
+            let (response, failed) =
+                execute::execute(state, id, auth.get(state).await, prepared, key, Reads::off()).await;
             (response, Outcome { failed, uncacheable: false })
         }
         Err(refusal) => refused(id, refusal),
     }
+}
+
+/// [`prepare`], for an operation that came over HTTP: no subscription.
+async fn prepare_http(state: &AppState, request: Request) -> Result<Prepared, RequestError> {
+    let mut prepared = prepare(state, request).await?;
+    validate::check_http(&mut prepared.request)?;
+    Ok(prepared)
 }
 
 /// A refused operation's answer. A refusal whose status is 200 (a persisted query not found)

@@ -5,6 +5,7 @@
 
 use async_graphql::{BatchResponse, Response, Value};
 use axum::{
+    body::Bytes,
     http::{HeaderValue, StatusCode, header},
     response::IntoResponse,
 };
@@ -26,18 +27,28 @@ pub fn graphql(
     request_failed: bool,
     body: &BatchResponse,
 ) -> axum::response::Response {
+    match encode(body) {
+        Ok(json) => encoded(response_type, request_failed, json),
+        Err(error) => self::error(id, &error),
+    }
+}
+
+/// The JSON of a GraphQL response (see [`Answer`]).
+pub fn encode(body: &BatchResponse) -> Result<Bytes, RequestError> {
+    serde_json::to_vec(&Answer(body)).map(Bytes::from).map_err(|error| {
+        tracing::error!(%error, "cannot encode a GraphQL response");
+        RequestError::Internal
+    })
+}
+
+/// [`graphql`] for a response already encoded: `json` is its body.
+pub fn encoded(response_type: ResponseType, request_failed: bool, json: Bytes) -> axum::response::Response {
     let status = if request_failed && response_type == ResponseType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    match serde_json::to_vec(&Answer(body)) {
-        Ok(json) => (status, [(header::CONTENT_TYPE, response_type.content_type())], json).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "cannot encode a GraphQL response");
-            self::error(id, &RequestError::Internal)
-        }
-    }
+    (status, [(header::CONTENT_TYPE, response_type.content_type())], json).into_response()
 }
 
 /// A [`BatchResponse`] as the GraphQL over HTTP spec wants it: async-graphql always writes

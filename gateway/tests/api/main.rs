@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod access;
+mod answers;
 mod broker_restart;
 mod cache;
 mod cluster;
@@ -43,6 +44,11 @@ test_support::on_both_backends! {
     embedded => crate::helpers::Backend::Embedded,
     rabbitmq => crate::helpers::Backend::RabbitMq;
     cache::a_cache_hit_skips_the_broker,
+    answers::a_repeated_query_is_answered_whole_without_reading_a_field,
+    answers::whole_answers_are_never_stale_after_a_hundred_writes,
+    answers::whole_answers_are_never_stale_after_the_cascade,
+    answers::an_answer_is_never_served_to_another_caller,
+    answers::mutations_and_failed_queries_are_never_stored,
     reliability::a_create_order_retried_with_one_key_makes_one_order,
     reliability::a_delete_retried_with_its_key_answers_true_again,
     reliability::a_malformed_idempotency_key_is_a_bad_request,

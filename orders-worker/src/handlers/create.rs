@@ -1,8 +1,9 @@
-//! `orders.create`: parses, checks the user exists, inserts; safe to deliver twice.
+//! `orders.create`: parses, checks the user exists (known from `user.created`, else asked),
+//! inserts; safe to deliver twice.
 
 use entities::{
     inbox,
-    orders::{deleted_user, order},
+    orders::{deleted_user, known_user, order},
     write::Write,
 };
 use rpc::{
@@ -12,10 +13,14 @@ use rpc::{
     orders::{CreateOrder, Order},
     users::GetUsers,
 };
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, TryInsertResult};
+use sea_orm::{
+    ActiveValue::Set,
+    ConnectionTrait, EntityTrait,
+    sea_query::{DynIden, Expr, ExprTrait, InsertStatement, OnConflict, Query, SeaRc},
+};
 use uuid::Uuid;
 
-use super::{UserLock, lock_user, to_wire};
+use super::{UserLock, lock_statement, to_wire};
 use crate::{
     Context,
     validation::{ItemDescription, PriceCents, Quantity, total_cents},
@@ -36,16 +41,6 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
     if !caller.may_touch(req.user_id)? {
         return Err(no_such_user());
     }
-    // Cheap refusals first; the tombstone is checked again under the lock below.
-    if is_tombstoned(&ctx.db, req.user_id).await? {
-        return Err(no_such_user());
-    }
-    // Errors of the users service (SERVICE_UNAVAILABLE above all) reach the caller unchanged:
-    // without an answer we cannot know the user exists, so nothing is written.
-    let users = ctx.users.call(&GetUsers { ids: vec![req.user_id] }).await?;
-    if !users.iter().any(|user| user.id == req.user_id) {
-        return Err(no_such_user());
-    }
 
     let created_at = entities::now();
     let row = order::Model {
@@ -58,39 +53,115 @@ pub async fn create_order(req: CreateOrder, ctx: Context) -> RpcResult<Order> {
         created_at,
         updated_at: created_at,
     };
-    let mut write = Write::begin::<CreateOrder>(&ctx.db, &ctx.outbox, &ctx.request).await?;
-    lock_user(&write, req.user_id, UserLock::Shared).await.or_internal("locking a user's orders")?;
-    // The user may have been deleted while we asked the users service.
-    if is_tombstoned(&*write, req.user_id).await? {
+    // Most creates are for a user this service heard of (`known_users`): one statement checks
+    // that and the tombstone, and inserts. A user it has not heard of yet is asked for once.
+    match insert(&ctx, &row, Check::Known).await? {
+        Inserted::Yes(answer) => return Ok(answer),
+        Inserted::No => {}
+    }
+    if is_tombstoned(&ctx.db, req.user_id).await? {
         return Err(no_such_user());
     }
-    let active = order::ActiveModel {
-        id: Set(row.id),
-        user_id: Set(row.user_id),
-        item_description: Set(row.item_description.clone()),
-        item_quantity: Set(row.item_quantity),
-        item_price_cents: Set(row.item_price_cents),
-        total_value_cents: Set(row.total_value_cents),
-        created_at: Set(row.created_at),
-        updated_at: Set(row.updated_at),
-    };
-    let inserted = order::Entity::insert(active)
-        .on_conflict_do_nothing()
-        .exec_without_returning(&*write)
-        .await
-        .or_internal("inserting an order")?;
-    if matches!(inserted, TryInsertResult::Inserted(1)) {
-        write.announce(Envelope::new(ORDER_CREATED, row.id, Some(row.user_id)));
-        return write.commit(to_wire(row)).await;
+    if let Some(twin) = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")? {
+        // A twin delivery of the same request (sent with no request id) inserted first:
+        // answer its row, which it announces itself.
+        return Ok(to_wire(twin));
     }
-    // A twin delivery of the same request (sent with no request id) inserted first: answer
-    // its row, which it announces itself.
-    drop(write);
-    let existing = order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")?;
-    existing.map(to_wire).ok_or_else(|| {
-        tracing::error!(order_id = %req.id, "an order insert conflicted but no row has its id");
-        RpcError::internal()
-    })
+    // Errors of the users service (SERVICE_UNAVAILABLE above all) reach the caller unchanged:
+    // without an answer we cannot know the user exists, so nothing is written.
+    let users = ctx.users.call(&GetUsers { ids: vec![req.user_id] }).await?;
+    if !users.iter().any(|user| user.id == req.user_id) {
+        return Err(no_such_user());
+    }
+    match insert(&ctx, &row, Check::Confirmed).await? {
+        Inserted::Yes(answer) => Ok(answer),
+        // Deleted meanwhile (the tombstone), or a twin inserted first.
+        Inserted::No => match order::Entity::find_by_id(req.id).one(&ctx.db).await.or_internal("finding an order")? {
+            Some(twin) => Ok(to_wire(twin)),
+            None => Err(no_such_user()),
+        },
+    }
+}
+
+/// What the insert checks of the user, besides their tombstone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// That `known_users` has them.
+    Known,
+    /// Nothing: the users service just said they exist. They are added to `known_users`.
+    Confirmed,
+}
+
+enum Inserted {
+    /// The order, inserted and committed with its event.
+    Yes(Order),
+    /// Nothing written: the user is not known (with [`Check::Known`]), is tombstoned, or a twin
+    /// of this request inserted the order first.
+    No,
+}
+
+/// Inserts `row` in one write, under the user's lock held shared (see [`super::lock_user`]), if the
+/// user passes `check` and has no tombstone. The lock makes the cascade wait for this write,
+/// or this write see the cascade's tombstone: it is taken before the statement that reads the
+/// tombstone, whose snapshot then holds any cascade that committed first.
+async fn insert(ctx: &Context, row: &order::Model, check: Check) -> RpcResult<Inserted> {
+    let lock = lock_statement(row.user_id, UserLock::Shared);
+    let mut write = Write::begin_locking::<CreateOrder>(&ctx.db, &ctx.outbox, &ctx.request, Some(&lock)).await?;
+    if check == Check::Confirmed {
+        let known = known_user::ActiveModel { user_id: Set(row.user_id) };
+        known_user::Entity::insert(known)
+            .on_conflict_do_nothing()
+            .exec_without_returning(&*write)
+            .await
+            .or_internal("recording a known user")?;
+    }
+    let statement = insert_statement(row, check);
+    let inserted = write.execute(&statement).await.or_internal("inserting an order")?;
+    if inserted.rows_affected() != 1 {
+        return Ok(Inserted::No);
+    }
+    write.announce(Envelope::new(ORDER_CREATED, row.id, Some(row.user_id)));
+    Ok(Inserted::Yes(write.commit(to_wire(row.clone())).await?))
+}
+
+/// `INSERT INTO orders (...) SELECT <row> WHERE [EXISTS known user] AND NOT EXISTS tombstone
+/// ON CONFLICT (id) DO NOTHING`.
+fn insert_statement(row: &order::Model, check: Check) -> InsertStatement {
+    let of_user = |table: DynIden, column: DynIden| {
+        Query::select().expr(Expr::val(1)).from(table).and_where(Expr::col(column).eq(row.user_id)).to_owned()
+    };
+    let mut select = Query::select();
+    select.exprs([
+        Expr::val(row.id),
+        Expr::val(row.user_id),
+        Expr::val(row.item_description.clone()),
+        Expr::val(row.item_quantity),
+        Expr::val(row.item_price_cents),
+        Expr::val(row.total_value_cents),
+        Expr::val(row.created_at),
+        Expr::val(row.updated_at),
+    ]);
+    let tombstone = of_user(SeaRc::new(deleted_user::Entity), SeaRc::new(deleted_user::Column::UserId));
+    select.and_where(Expr::exists(tombstone).not());
+    if check == Check::Known {
+        select.and_where(Expr::exists(of_user(SeaRc::new(known_user::Entity), SeaRc::new(known_user::Column::UserId))));
+    }
+    Query::insert()
+        .into_table(order::Entity)
+        .columns([
+            order::Column::Id,
+            order::Column::UserId,
+            order::Column::ItemDescription,
+            order::Column::ItemQuantity,
+            order::Column::ItemPriceCents,
+            order::Column::TotalValueCents,
+            order::Column::CreatedAt,
+            order::Column::UpdatedAt,
+        ])
+        .select_from(select)
+        .expect("as many values as columns")
+        .on_conflict(OnConflict::column(order::Column::Id).do_nothing().to_owned())
+        .to_owned()
 }
 
 fn no_such_user() -> RpcError {

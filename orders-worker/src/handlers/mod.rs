@@ -29,7 +29,7 @@ pub use of_users::orders_of_users;
 pub use update::update_order;
 
 use entities::orders::order;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr};
 use uuid::Uuid;
 
 use rpc::{RpcError, money::format_cents};
@@ -81,14 +81,18 @@ pub(crate) async fn lock_user(txn: &DatabaseTransaction, user_id: Uuid, how: Use
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
+    txn.execute_unprepared(&lock_statement(user_id, how)).await.map(drop)
+}
+
+/// The statement [`lock_user`] runs on PostgreSQL: no parameters (two integers we make), so it
+/// can ride with others in one round trip (`Write::begin_locking`).
+pub(crate) fn lock_statement(user_id: Uuid, how: UserLock) -> String {
     // The low bytes of a UUIDv7 are random; two users sharing a key only wait for each other.
     let bytes = user_id.as_bytes();
     let key = i32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    let sql = match how {
-        UserLock::Shared => "SELECT pg_advisory_xact_lock_shared($1, $2)",
-        UserLock::Exclusive => "SELECT pg_advisory_xact_lock($1, $2)",
+    let function = match how {
+        UserLock::Shared => "pg_advisory_xact_lock_shared",
+        UserLock::Exclusive => "pg_advisory_xact_lock",
     };
-    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [USER_LOCK_CLASS.into(), key.into()]))
-        .await
-        .map(|_| ())
+    format!("SELECT {function}({USER_LOCK_CLASS}, {key})")
 }
