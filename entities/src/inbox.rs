@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use rpc::{ErrorCode, Headers, Method, RpcError, RpcResult, error::OrInternal};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, entity::prelude::*,
+    ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryTrait, entity::prelude::*,
+    sea_query::InsertStatement,
 };
 use serde::de::DeserializeOwned;
 
@@ -79,14 +80,9 @@ pub(crate) async fn recorded<T: DeserializeOwned>(
     serde_json::from_str(&row.answer).map(Some).or_internal("decoding a request's recorded answer")
 }
 
-/// Records `answer` as request `request_id`'s, in the transaction `txn` of its effect.
-pub(crate) async fn record(
-    txn: &impl ConnectionTrait,
-    request_id: Uuid,
-    method: &str,
-    headers: &Headers,
-    answer: String,
-) -> Result<(), DbErr> {
+/// The statement that records `answer` as request `request_id`'s, in the transaction of its
+/// effect ([`crate::write::Write::commit`] runs it).
+pub(crate) fn record(request_id: Uuid, method: &str, headers: &Headers, answer: String) -> InsertStatement {
     let row = ActiveModel {
         request_id: Set(request_id),
         method: Set(method.to_owned()),
@@ -95,7 +91,7 @@ pub(crate) async fn record(
         deadline: Set(headers.deadline.map(chrono::DateTime::<chrono::Utc>::from)),
         created_at: Set(crate::now()),
     };
-    Entity::insert(row).exec_without_returning(txn).await.map(drop)
+    Entity::insert(row).into_query()
 }
 
 /// Deletes the answers older than [`KEPT_FOR`].

@@ -15,8 +15,9 @@ use rpc::{Envelope, EventPublisher};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    QueryTrait, Statement,
     entity::prelude::*,
+    sea_query::InsertStatement,
 };
 use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
@@ -41,8 +42,17 @@ impl ActiveModelBehavior for ActiveModel {}
 
 /// Writes `envelopes` into the outbox, in the transaction `txn` of the change they announce.
 pub async fn add(txn: &impl ConnectionTrait, envelopes: &[Envelope]) -> Result<(), DbErr> {
+    match insert(envelopes)? {
+        Some(statement) => txn.execute(&statement).await.map(drop),
+        None => Ok(()),
+    }
+}
+
+/// The statement [`add`] runs (none for no envelope), for a caller that sends it with another
+/// in one round trip ([`crate::write::Write::commit`]).
+pub(crate) fn insert(envelopes: &[Envelope]) -> Result<Option<InsertStatement>, DbErr> {
     if envelopes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let now = crate::now();
     let rows = envelopes
@@ -57,7 +67,7 @@ pub async fn add(txn: &impl ConnectionTrait, envelopes: &[Envelope]) -> Result<(
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
-    Entity::insert_many(rows).exec_without_returning(txn).await.map(drop)
+    Ok(Some(Entity::insert_many(rows).into_query()))
 }
 
 /// The most events one relay pass publishes at once.

@@ -22,7 +22,10 @@
 use std::ops::Deref;
 
 use rpc::{Envelope, Headers, Method, RpcError, RpcResult, error::OrInternal, headers::deadline_passed};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqlErr,
+    sea_query::{CommonTableExpression, WithClause},
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{inbox, outbox::Outbox};
@@ -98,17 +101,37 @@ impl Write {
     /// then rolls back and changes nothing).
     pub async fn commit<T: Serialize + DeserializeOwned>(self, answer: T) -> RpcResult<T> {
         let Self { txn, db, outbox, headers, method, events } = self;
-        crate::outbox::add(&txn, &events).await.or_internal("writing events to the outbox")?;
-        if let Some(request_id) = headers.request_id {
-            let recorded = serde_json::to_string(&answer).or_internal("encoding an answer")?;
-            if let Err(error) = inbox::record(&txn, request_id, method, &headers, recorded).await {
-                if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-                    // A twin delivery committed first: its answer is this request's.
-                    drop(txn);
-                    return twin_answer(&db, &headers, method).await;
-                }
-                return Err(error).or_internal("recording an answer");
+        let events_insert = crate::outbox::insert(&events).or_internal("encoding events")?;
+        let answer_insert = match headers.request_id {
+            Some(request_id) => {
+                let recorded = serde_json::to_string(&answer).or_internal("encoding an answer")?;
+                Some(inbox::record(request_id, method, &headers, recorded))
             }
+            None => None,
+        };
+        let written = match (events_insert, answer_insert) {
+            // On PostgreSQL, one round trip for both: the events' insert as a CTE of the answer's.
+            (Some(events_insert), Some(answer_insert)) if txn.get_database_backend() == DbBackend::Postgres => {
+                let events_cte = CommonTableExpression::new().query(events_insert).table_name("events").to_owned();
+                txn.execute(&WithClause::new().cte(events_cte).to_owned().query(answer_insert)).await.map(drop)
+            }
+            (events_insert, answer_insert) => {
+                if let Some(events_insert) = events_insert {
+                    txn.execute(&events_insert).await.or_internal("writing events to the outbox")?;
+                }
+                match answer_insert {
+                    Some(answer_insert) => txn.execute(&answer_insert).await.map(drop),
+                    None => Ok(()),
+                }
+            }
+        };
+        if let Err(error) = written {
+            if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+                // A twin delivery committed first: its answer is this request's.
+                drop(txn);
+                return twin_answer(&db, &headers, method).await;
+            }
+            return Err(error).or_internal("recording an answer and the events");
         }
         // SQLite has no clock of its own to fence with; this process's is the next best.
         if txn.get_database_backend() != DbBackend::Postgres && headers.expired() {

@@ -11,6 +11,11 @@
 --   orders_only   the same without `user`: what the DataLoader's users RPC adds is the difference
 --   update_user   updateUser(id, { fullName }) for the ids of IDS_FILE, in turn
 --   create_order  createOrder for the user ids of IDS_FILE, in turn
+--   update_order  updateOrder(id, { itemQuantity }) for the order ids of IDS_FILE, in turn, each
+--                 time with another quantity, so every update changes the order
+--   delete_order  deleteOrder for the order ids of IDS_FILE, each once: the threads (BENCH_THREADS
+--                 of them) take turns through the file, so the file must hold more ids than the
+--                 run deletes (a missing one answers an error)
 --   create_user   createUser with a nickName, cpf and email no other request uses; BENCH_TAG
 --                 (0..9) keeps them apart from the other runs of the same benchmark
 --
@@ -21,6 +26,7 @@
 local scenario = os.getenv("BENCH_SCENARIO") or "typename"
 local ids_file = os.getenv("BENCH_IDS_FILE")
 local tag = tonumber(os.getenv("BENCH_TAG") or "1")
+local threads_total = tonumber(os.getenv("BENCH_THREADS") or "1")
 local static = scenario == "typename" or scenario == "typename_signed_in" or scenario == "orders"
   or scenario == "orders_only"
 wrk.method, wrk.path = "POST", "/graphql"
@@ -74,6 +80,8 @@ local ORDERS_QUERY = "{ orders(first: 100) { nodes { id itemQuantity totalValue 
 local ORDERS_ONLY_QUERY = "{ orders(first: 100) { nodes { id itemQuantity totalValue } } }"
 local UPDATE_USER = "mutation($id: UUID!, $input: UpdateUserInput!) { updateUser(id: $id, input: $input) { id fullName updatedAt } }"
 local CREATE_ORDER = "mutation($input: CreateOrderInput!) { createOrder(input: $input) { id totalValue } }"
+local UPDATE_ORDER = "mutation($id: UUID!, $input: UpdateOrderInput!) { updateOrder(id: $id, input: $input) { id itemQuantity totalValue } }"
+local DELETE_ORDER = "mutation($id: UUID!) { deleteOrder(id: $id) }"
 local CREATE_USER = "mutation($input: CreateUserInput!) { createUser(input: $input) { id nickName } }"
 
 function init(_)
@@ -90,8 +98,11 @@ function init(_)
     for i, id in ipairs(ids) do
       requests_prebuilt[i] = post('{"query":"' .. USER_QUERY .. '","variables":{"id":"' .. id .. '"}}')
     end
-  elseif scenario == "update_user" or scenario == "create_order" then
+  elseif scenario == "update_user" or scenario == "create_order" or scenario == "update_order" then
     requests_prebuilt = ids
+  elseif scenario == "delete_order" then
+    requests_prebuilt = ids
+    next_index = (thread_id or 1) - 1
   elseif scenario ~= "create_user" then
     error("unknown scenario " .. tostring(scenario))
   end
@@ -115,6 +126,15 @@ local function dynamic_request()
     local id = next_of(requests_prebuilt)
     return post('{"query":"' .. CREATE_ORDER .. '","variables":{"input":{"userId":"' .. id
       .. '","itemDescription":"bench item ' .. counter .. '","itemQuantity":3,"itemPrice":"19.90"}}}')
+  elseif scenario == "update_order" then
+    local id = next_of(requests_prebuilt)
+    return post('{"query":"' .. UPDATE_ORDER .. '","variables":{"id":"' .. id
+      .. '","input":{"itemQuantity":' .. ((counter * 7 + (thread_id or 1)) % 997 + 1) .. '}}}')
+  elseif scenario == "delete_order" then
+    -- Thread t of T deletes ids t, t + T, t + 2T...: each id once in the whole run.
+    next_index = next_index + threads_total
+    local id = requests_prebuilt[(next_index - 1) % #requests_prebuilt + 1]
+    return post('{"query":"' .. DELETE_ORDER .. '","variables":{"id":"' .. id .. '"}}')
   elseif scenario == "create_user" then
     local unique = string.format("%d%02d%06d", tag % 10, thread_id % 100, counter % 1000000)
     local nick = "b" .. unique
