@@ -363,6 +363,8 @@ bench_graphql orders_only_uncached '`orders(first: 100)` alone, uncached' \
   "one orders RPC → PostgreSQL, 100 rows" orders_only "$UNCACHED" "" warm
 bench_graphql orders_uncached '`orders(first: 100)` + users, uncached' \
   "the orders RPC, then one batched users RPC (DataLoader)" orders "$UNCACHED" "" warm
+bench_graphql orders_cached '`orders(first: 100)` + users, cached' \
+  "the whole answer from Redis, checked against the 101 generations it read" orders "$CACHED" "" warm
 bench_graphql embedded_cached '`user(id)` embedded' "in-process cache hit" user "$EMBEDDED" "$WORK/embedded.ids" warm
 bench_graphql embedded_uncached '`user(id)` embedded, uncached' "in-process transport → SQLite" user \
   "$EMBEDDED_UNCACHED" "$WORK/embedded-uncached.ids" warm

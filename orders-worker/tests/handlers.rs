@@ -29,7 +29,9 @@ use rpc::{
     Caller, Envelope, ErrorCode, Headers, Page, PageExtras, RequestState, RpcClient, RpcError, RpcResult, Service,
     events::{ORDER_CREATED, ORDER_DELETED, ORDER_UPDATED, USER_DELETED},
     local::LocalHub,
-    orders::{CreateOrder, DeleteOrder, GetOrders, ListOrders, Order, OrdersOfUsers, UpdateOrder, UserOrdersKey},
+    orders::{
+        CreateOrder, DeleteOrder, Deleted, GetOrders, ListOrders, Order, OrdersOfUsers, UpdateOrder, UserOrdersKey,
+    },
     users::{GetUsers, User},
 };
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, sea_query::Expr};
@@ -524,7 +526,7 @@ async fn update_and_delete_of_an_unknown_order_answer_not_found(app: TestApp) {
 async fn delete_removes_the_order_and_announces_it(app: TestApp) {
     let user = app.new_user();
     let (gone, kept) = (app.order(user).await, app.order(user).await);
-    assert!(delete_order(DeleteOrder { id: gone.id }, app.ctx.clone()).await.unwrap());
+    assert_eq!(delete_order(DeleteOrder { id: gone.id }, app.ctx.clone()).await.unwrap().owner(), Some(gone.user_id));
     assert_eq!(app.events().await, vec![Envelope::new(ORDER_DELETED, gone.id, Some(user))]);
     let left = get_orders(GetOrders { ids: vec![gone.id, kept.id] }, app.ctx.clone()).await.unwrap();
     assert_eq!(left, vec![kept]);
@@ -537,11 +539,17 @@ async fn a_redelivered_delete_answers_true_again_and_announces_once(app: TestApp
     let order = app.order(user).await;
     let first = Headers { caller: Caller::Service, request_id: Some(Uuid::now_v7()), ..Headers::default() };
     let ctx = |headers: &Headers| app.ctx.for_request(headers.clone());
-    assert_eq!(delete_order(DeleteOrder { id: order.id }, ctx(&first)).await, Ok(true));
+    assert_eq!(
+        delete_order(DeleteOrder { id: order.id }, ctx(&first)).await.map(Deleted::owner),
+        Ok(Some(order.user_id))
+    );
     assert_eq!(app.events().await, vec![Envelope::new(ORDER_DELETED, order.id, Some(user))]);
     // The broker gives the same request again (its first worker died before the ack).
     let redelivered = Headers { redelivered: true, ..first.clone() };
-    assert_eq!(delete_order(DeleteOrder { id: order.id }, ctx(&redelivered)).await, Ok(true));
+    assert_eq!(
+        delete_order(DeleteOrder { id: order.id }, ctx(&redelivered)).await.map(Deleted::owner),
+        Ok(Some(order.user_id))
+    );
     assert_eq!(app.events().await, Vec::new(), "a redelivery announces nothing again");
     // Another request for the same order finds nothing.
     let another = Headers { request_id: Some(Uuid::now_v7()), ..first };
@@ -855,7 +863,7 @@ async fn run_serves_every_method_and_consumes_user_deleted_over_the_hub(app: Tes
     let update = UpdateOrder { id: created.id, item_quantity: Some(5), ..UpdateOrder::default() };
     assert_eq!(client.call(&update).await.unwrap().total_value, "12.50");
     let other = client.call(&create_request(user, 1, "1")).await.unwrap();
-    assert!(client.call(&DeleteOrder { id: other.id }).await.unwrap());
+    assert_eq!(client.call(&DeleteOrder { id: other.id }).await.unwrap().owner(), Some(other.user_id));
     assert_code(client.call(&DeleteOrder { id: other.id }).await, ErrorCode::NotFound);
 
     // The subscription may start after our first event: repeating it is harmless by design.

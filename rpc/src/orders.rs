@@ -90,4 +90,40 @@ method!(UpdateOrder, Orders, "orders.update", Order);
 pub struct DeleteOrder {
     pub id: Uuid,
 }
-method!(DeleteOrder, Orders, "orders.delete", bool);
+method!(DeleteOrder, Orders, "orders.delete", Deleted);
+
+/// What `orders.delete` answers: whose order it was, so the caller invalidates that user's
+/// orders without reading the order first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Deleted {
+    #[serde(rename_all = "camelCase")]
+    Of { user_id: Uuid },
+    /// `true`: what a worker answered before the owner was part of the answer, and what the
+    /// inbox may still hold from then (read, never written any more).
+    Done(bool),
+}
+
+impl Deleted {
+    /// The owner of the deleted order, when the answer names them.
+    pub fn owner(self) -> Option<Uuid> {
+        match self {
+            Self::Of { user_id } => Some(user_id),
+            Self::Done(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deletion_reads_back_with_its_owner_and_as_the_older_answer() {
+        let user_id = Uuid::now_v7();
+        let json = serde_json::to_string(&Deleted::Of { user_id }).unwrap();
+        assert_eq!(json, format!("{{\"userId\":\"{user_id}\"}}"));
+        assert_eq!(serde_json::from_str::<Deleted>(&json).unwrap().owner(), Some(user_id));
+        assert_eq!(serde_json::from_str::<Deleted>("true").unwrap(), Deleted::Done(true));
+    }
+}

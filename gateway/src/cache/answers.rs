@@ -26,7 +26,8 @@ use rpc::Caller;
 
 use super::{
     FieldCache,
-    store::{CacheKey, Found},
+    keys::Keys,
+    store::{AnswerRead, CacheKey, Found},
 };
 
 /// The most generations one stored answer is checked against; an answer that read more is not
@@ -43,6 +44,9 @@ pub struct Reads(Option<Arc<Mutex<Seen>>>);
 #[derive(Default)]
 struct Seen {
     generations: HashMap<String, u64>,
+    /// The collections' generations when the request began (`Keys::collections`): what an
+    /// answer that read many records of one is checked against instead of each record's.
+    collections: Vec<(String, u64)>,
     /// Something was read around the cache (it was bypassed, or failed), or one generation was
     /// seen at two values (a write landed while the query ran): the answer cannot be stored.
     unsound: bool,
@@ -57,6 +61,11 @@ impl Reads {
     /// Records the generations the request's reads see.
     pub fn recording() -> Self {
         Self(Some(Arc::default()))
+    }
+
+    /// [`Self::recording`], the collections' generations read before the request began.
+    fn seeded(collections: Vec<(String, u64)>) -> Self {
+        Self(Some(Arc::new(Mutex::new(Seen { collections, ..Seen::default() }))))
     }
 
     fn with(&self, change: impl FnOnce(&mut Seen)) {
@@ -90,14 +99,56 @@ impl Reads {
     /// The generations an answer may be stored under: None when it may not be (see
     /// [`Seen::unsound`]), when it read nothing through the cache (running it again costs no
     /// I/O), or too much.
-    fn generations(&self) -> Option<Vec<(String, u64)>> {
+    ///
+    /// Past [`COARSEN_PAST`] records of one collection, the answer is checked against the
+    /// collection's generation as it was before the request began, instead of each record's:
+    /// every write to one of its records bumps it too, so it covers them all (a few more misses,
+    /// a check of one key instead of a hundred). Taken before any read, it can only be older
+    /// than what the reads saw, never newer, so a write during the request leaves nothing stored
+    /// that could be served.
+    fn generations(&self, keys: &Keys) -> Option<Vec<(String, u64)>> {
         let seen = self.0.as_ref()?.lock().ok()?;
-        let count = seen.generations.len();
-        if seen.unsound || count == 0 || count > MAX_GENERATIONS {
+        if seen.unsound || seen.generations.is_empty() {
             return None;
         }
-        Some(seen.generations.iter().map(|(key, generation)| (key.clone(), *generation)).collect())
+        let mut records = vec![0_usize; seen.collections.len()];
+        for key in seen.generations.keys() {
+            if let Some(count) = keys.covering(key).and_then(|index| records.get_mut(index)) {
+                *count += 1;
+            }
+        }
+        let coarse = |index: usize| records.get(index).is_some_and(|&count| count > COARSEN_PAST);
+        let mut generations: Vec<(String, u64)> = seen
+            .generations
+            .iter()
+            .filter(|(key, _)| !keys.covering(key).is_some_and(coarse))
+            .map(|(key, generation)| (key.clone(), *generation))
+            .collect();
+        for (index, (collection, before)) in seen.collections.iter().enumerate() {
+            if !coarse(index) {
+                continue;
+            }
+            match seen.generations.get(collection) {
+                // Read itself (a page), and kept above: at the value it had before, or a write landed.
+                Some(read) if read != before => return None,
+                Some(_) => {}
+                None => generations.push((collection.clone(), *before)),
+            }
+        }
+        (generations.len() <= MAX_GENERATIONS).then_some(generations)
     }
+}
+
+/// How many records of one collection an answer is checked against one by one; past it, against
+/// the collection (see [`Reads::generations`]).
+pub const COARSEN_PAST: usize = 8;
+
+/// What [`FieldCache::answer`] found.
+pub enum Answered {
+    /// The stored answer's body, current.
+    Hit(Bytes),
+    /// None current: what the request's reads see goes into these, to store its answer.
+    Miss(Reads),
 }
 
 /// Where one request's whole answer is stored: `<prefix>:answer:<caller>:<hash>`, the hash
@@ -136,22 +187,29 @@ impl FieldCache {
         self.answers && self.store.is_some()
     }
 
-    /// The answer stored under `key`, if every generation it was read under is still current.
-    pub async fn answer(&self, key: &AnswerKey) -> Option<Bytes> {
+    /// The answer stored under `key`, if every generation it was read under is still current;
+    /// else the [`Reads`] to run the request with (seeded with the collections' generations, in
+    /// the same round trip). None when the cache cannot be read.
+    pub async fn answer(&self, key: &AnswerKey) -> Option<Answered> {
         let store = self.readable_store().filter(|_| self.answers)?;
-        let found = self.guard(store.read_answer(&key.0)).await.flatten();
-        match &found {
-            Some(_) => self.metrics.answer_hits.inc(),
-            None => self.metrics.answer_misses.inc(),
+        let collections = self.keys.collections();
+        match self.guard(store.read_answer(&key.0, &collections)).await? {
+            AnswerRead::Current(body) => {
+                self.metrics.answer_hits.inc();
+                Some(Answered::Hit(Bytes::from(body)))
+            }
+            AnswerRead::Missing(generations) => {
+                self.metrics.answer_misses.inc();
+                Some(Answered::Miss(Reads::seeded(collections.into_iter().zip(generations).collect())))
+            }
         }
-        found.map(Bytes::from)
     }
 
     /// Stores `body`, the answer to the request of `key`, under the generations its reads saw.
     /// Nothing is stored when those reads cannot vouch for it ([`Reads::generations`]). The
     /// response waits for it (one round trip), so the same query sent next is answered from it.
     pub async fn keep_answer(&self, key: AnswerKey, reads: &Reads, body: &[u8]) {
-        let Some(generations) = reads.generations() else { return };
+        let Some(generations) = reads.generations(&self.keys) else { return };
         if body.len() > MAX_ANSWER_BYTES {
             return;
         }
@@ -207,29 +265,36 @@ pub(super) fn decode(entry: &[u8], current: impl Fn(&str) -> u64) -> Option<&[u8
     Some(rest)
 }
 
-/// [`decode`] inside Redis: reads the answer and every generation it names, in one round trip,
-/// and returns the body only if each is still current (a generation never bumped reads as 0).
-/// The generation keys are not declared (they are inside the value), so this runs on a
-/// standalone or replicated Redis, not on Redis Cluster.
+/// [`decode`] inside Redis: reads the answer (KEYS[1]) and every generation it names, in one
+/// round trip, and returns the body only if each is still current (a generation never bumped
+/// reads as 0); else the current generations of the collections KEYS[2..], as an array. The
+/// generation keys an answer names are not declared (they are inside the value), so this runs on
+/// a standalone or replicated Redis, not on Redis Cluster.
 pub(super) const READ_ANSWER_SCRIPT: &str = r"
 local entry = redis.call('GET', KEYS[1])
-if not entry then return false end
-local at = 1
-local function line()
-  local stop = string.find(entry, '\n', at, true)
-  if not stop then return nil end
-  local text = string.sub(entry, at, stop - 1)
-  at = stop + 1
-  return text
+if entry then
+  local at, current = 1, true
+  local function line()
+    local stop = string.find(entry, '\n', at, true)
+    if not stop then return nil end
+    local text = string.sub(entry, at, stop - 1)
+    at = stop + 1
+    return text
+  end
+  local count = tonumber(line())
+  if not count then current = false end
+  for _ = 1, count or 0 do
+    local key, generation = line(), line()
+    if not generation or (redis.call('GET', key) or '0') ~= generation then
+      current = false
+      break
+    end
+  end
+  if current then return string.sub(entry, at) end
 end
-local count = tonumber(line())
-if not count then return false end
-for _ = 1, count do
-  local key, generation = line(), line()
-  if not generation then return false end
-  if (redis.call('GET', key) or '0') ~= generation then return false end
-end
-return string.sub(entry, at)
+local collections = {}
+for i = 2, #KEYS do collections[i - 1] = redis.call('GET', KEYS[i]) or '0' end
+return collections
 ";
 
 #[cfg(test)]
@@ -250,25 +315,56 @@ mod tests {
 
     #[test]
     fn reads_vouch_only_for_answers_read_through_the_cache_at_one_generation() {
+        let keys = Keys::new("p");
         let key = |generation: &str| CacheKey { generation: generation.to_owned(), value: "v".to_owned() };
         let found = |generation| Found { generation, value: None };
         let reads = Reads::recording();
-        assert_eq!(reads.generations(), None, "an answer that read nothing is not worth storing");
+        assert_eq!(reads.generations(&keys), None, "an answer that read nothing is not worth storing");
         reads.saw(&[key("g:a"), key("g:b")], &[found(1), found(2)]);
         reads.saw(&[key("g:a")], &[found(1)]);
-        let mut generations = reads.generations().unwrap();
+        let mut generations = reads.generations(&keys).unwrap();
         generations.sort();
         assert_eq!(generations, vec![("g:a".to_owned(), 1), ("g:b".to_owned(), 2)]);
 
         let raced = Reads::recording();
         raced.saw(&[key("g:a")], &[found(1)]);
         raced.saw(&[key("g:a")], &[found(2)]);
-        assert_eq!(raced.generations(), None, "a write landed while the query ran");
+        assert_eq!(raced.generations(&keys), None, "a write landed while the query ran");
 
         let bypassed = Reads::recording();
         bypassed.saw(&[key("g:a")], &[found(1)]);
         bypassed.bypassed();
-        assert_eq!(bypassed.generations(), None);
-        assert_eq!(Reads::off().generations(), None);
+        assert_eq!(bypassed.generations(&keys), None);
+        assert_eq!(Reads::off().generations(&keys), None);
+    }
+
+    #[test]
+    fn an_answer_of_many_records_is_checked_against_their_collection_as_it_was_before() {
+        let keys = Keys::new("p");
+        let collections = keys.collections();
+        let (users, orders) = (collections[0].clone(), collections[1].clone());
+        let found = |generation| Found { generation, value: None };
+        let page = keys.orders_page(100, None, None, rpc::PageExtras::default());
+        let read = |reads: &Reads, many: usize, page_at: u64| {
+            let ids: Vec<uuid::Uuid> = (0..many).map(|_| uuid::Uuid::now_v7()).collect();
+            let users: Vec<CacheKey> = ids.iter().map(|id| keys.user(*id)).collect();
+            reads.saw(&users, &vec![found(5); users.len()]);
+            reads.saw(std::slice::from_ref(&page), &[found(page_at)]);
+        };
+        let few = Reads::seeded(vec![(users.clone(), 7), (orders.clone(), 3)]);
+        read(&few, COARSEN_PAST, 3);
+        let generations = few.generations(&keys).unwrap();
+        assert_eq!(generations.len(), COARSEN_PAST + 1, "a few records are checked one by one");
+        assert!(!generations.iter().any(|(key, _)| *key == users));
+
+        let many = Reads::seeded(vec![(users.clone(), 7), (orders.clone(), 3)]);
+        read(&many, 100, 3);
+        let mut generations = many.generations(&keys).unwrap();
+        generations.sort();
+        assert_eq!(generations, vec![(page.generation.clone(), 3), (users.clone(), 7)]);
+
+        let raced = Reads::seeded(vec![(users, 7), (orders, 3)]);
+        read(&raced, 100, 4);
+        assert!(raced.generations(&keys).is_some(), "orders, read at 4 and not coarsened, is kept as read");
     }
 }

@@ -97,6 +97,27 @@ impl Keys {
         self.key(&scope, format!("{scope}:{}:{}:{}", key.first, cursor(key.after), tag(key.extras)))
     }
 
+    /// The generations of the collections, which every write to one of their records bumps too:
+    /// `users` covers each `user:<id>`; `orders` each `order:<id>` and `orders-of:<user>` (see
+    /// [`Self::user_written`], [`Self::order_written`]). A whole answer that read many records
+    /// of one is checked against its collection instead (`super::answers`).
+    pub fn collections(&self) -> Vec<String> {
+        vec![self.generation("users"), self.generation("orders")]
+    }
+
+    /// The collection generation that covers `generation` (see [`Self::collections`]), if one
+    /// does: its index in [`Self::collections`].
+    pub fn covering(&self, generation: &str) -> Option<usize> {
+        let scope = generation.strip_prefix(&self.prefix)?.strip_prefix(":gen:")?;
+        if scope.starts_with("user:") {
+            Some(0)
+        } else if scope.starts_with("order:") || scope.starts_with("orders-of:") {
+            Some(1)
+        } else {
+            None
+        }
+    }
+
     /// What the write an event of the services tells of makes stale (nothing, for an event
     /// of no user or order, or an order's without its user).
     pub fn written_by(&self, envelope: &rpc::Envelope) -> Vec<String> {
@@ -175,6 +196,28 @@ mod tests {
         assert_eq!(order, keys.key(&format!("order:{id}"), format!("order:{id}")));
         assert!(keys.order_written(id, None).contains(&order.generation));
         assert_ne!((user.generation, user.value), (order.generation, order.value));
+    }
+
+    #[test]
+    fn every_write_bumps_the_collection_that_covers_what_it_bumps() {
+        let keys = Keys::new("gqlmq:v1");
+        let collections = keys.collections();
+        let (id, user) = (Uuid::now_v7(), Uuid::now_v7());
+        for written in [keys.user_written(id), keys.order_written(id, Some(user)), keys.order_written(id, None)] {
+            for generation in &written {
+                if let Some(index) = keys.covering(generation) {
+                    assert!(
+                        written.contains(&collections[index]),
+                        "{generation} bumped without {}",
+                        collections[index]
+                    );
+                }
+            }
+        }
+        assert_eq!(keys.covering(&keys.user(id).generation), Some(0));
+        assert_eq!(keys.covering(&keys.order(id).generation), Some(1));
+        assert_eq!(keys.covering(&collections[0]), None, "a collection covers itself");
+        assert_eq!(keys.covering("other:gen:user:1"), None);
     }
 
     #[test]

@@ -40,8 +40,9 @@ pub trait Store: Send + Sync + 'static {
     /// Bumps these generation keys: whatever they cover is invalid from now on.
     async fn bump(&self, generation_keys: &[String]) -> anyhow::Result<()>;
     /// The whole answer stored under `key`, if every generation it was stored under is still
-    /// current, checked in the same round trip (see [`super::answers`]).
-    async fn read_answer(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>>;
+    /// current, checked in the same round trip; else the current generations of `collections`
+    /// (see [`super::answers`]).
+    async fn read_answer(&self, key: &str, collections: &[String]) -> anyhow::Result<AnswerRead>;
     /// Stores a whole answer under the generations its reads saw, for `ttl`.
     async fn write_answer(
         &self,
@@ -50,6 +51,15 @@ pub trait Store: Send + Sync + 'static {
         body: &[u8],
         ttl: Duration,
     ) -> anyhow::Result<()>;
+}
+
+/// What [`Store::read_answer`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerRead {
+    /// The stored answer's body: every generation it was read under is current.
+    Current(Vec<u8>),
+    /// No current answer; the generations of the collections asked for, in their order.
+    Missing(Vec<u64>),
 }
 
 /// How long a generation outlives the last bump. Far longer than any value's TTL, so a
@@ -146,9 +156,20 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn read_answer(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    async fn read_answer(&self, key: &str, collections: &[String]) -> anyhow::Result<AnswerRead> {
         let mut connection = self.connection.clone();
-        Ok(self.read_answer.key(key).invoke_async(&mut connection).await?)
+        let reply: redis::Value = self.read_answer.key(key).key(collections).invoke_async(&mut connection).await?;
+        match reply {
+            redis::Value::BulkString(body) => Ok(AnswerRead::Current(body)),
+            redis::Value::Array(generations) => {
+                let generations = generations
+                    .iter()
+                    .map(|generation| Ok(redis::from_redis_value_ref::<String>(generation)?.parse()?))
+                    .collect::<anyhow::Result<_>>()?;
+                Ok(AnswerRead::Missing(generations))
+            }
+            other => anyhow::bail!("unexpected reply to the answer script: {other:?}"),
+        }
     }
 
     async fn write_answer(
@@ -285,14 +306,17 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn read_answer(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    async fn read_answer(&self, key: &str, collections: &[String]) -> anyhow::Result<AnswerRead> {
         let memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
         let now = Instant::now();
-        let Some((entry, _)) = memory.answers.get(key).filter(|(_, expires)| *expires > now) else { return Ok(None) };
         let current = |key: &str| {
             memory.generations.get(key).filter(|(_, expires)| *expires > now).map_or(0, |(generation, _)| *generation)
         };
-        Ok(answers::decode(entry, current).map(<[u8]>::to_vec))
+        let entry = memory.answers.get(key).filter(|(_, expires)| *expires > now);
+        if let Some(body) = entry.and_then(|(entry, _)| answers::decode(entry, current)) {
+            return Ok(AnswerRead::Current(body.to_vec()));
+        }
+        Ok(AnswerRead::Missing(collections.iter().map(|key| current(key)).collect()))
     }
 
     async fn write_answer(

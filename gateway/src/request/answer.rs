@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use super::parse::Prepared;
 use crate::{
     auth::Authentication,
-    cache::answers::{AnswerKey, Reads},
+    cache::answers::{AnswerKey, Answered, Reads},
     state::AppState,
 };
 
@@ -56,8 +56,9 @@ pub async fn look_up(state: &AppState, auth: &Authentication, prepared: &mut Pre
     }
     let key = state.cache.answer_key(*caller, &request.query, operation_name.as_deref(), &request.variables);
     match state.cache.answer(&key).await {
-        Some(body) => Lookup::Hit(body),
-        None => Lookup::Miss(key, Reads::recording()),
+        Some(Answered::Hit(body)) => Lookup::Hit(body),
+        Some(Answered::Miss(reads)) => Lookup::Miss(key, reads),
+        None => Lookup::Uncacheable,
     }
 }
 

@@ -46,6 +46,7 @@ test_support::on_both_backends! {
     cache::a_cache_hit_skips_the_broker,
     answers::a_repeated_query_is_answered_whole_without_reading_a_field,
     answers::whole_answers_are_never_stale_after_a_hundred_writes,
+    answers::whole_answers_of_many_records_are_never_stale_after_a_hundred_writes,
     answers::whole_answers_are_never_stale_after_the_cascade,
     answers::an_answer_is_never_served_to_another_caller,
     answers::mutations_and_failed_queries_are_never_stored,

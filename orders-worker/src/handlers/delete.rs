@@ -1,15 +1,20 @@
-//! `orders.delete`.
+//! `orders.delete`: answers whose order it was.
 
 use entities::{inbox, orders::order, write::Write};
-use rpc::{Caller, Envelope, RpcResult, error::OrInternal, events::ORDER_DELETED, orders::DeleteOrder};
+use rpc::{
+    Caller, Envelope, RpcResult,
+    error::OrInternal,
+    events::ORDER_DELETED,
+    orders::{DeleteOrder, Deleted},
+};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::not_found;
 use crate::Context;
 
-pub async fn delete_order(req: DeleteOrder, ctx: Context) -> RpcResult<bool> {
+pub async fn delete_order(req: DeleteOrder, ctx: Context) -> RpcResult<Deleted> {
     let caller = ctx.caller.signed_in()?;
-    // A redelivered delete that happened answers `true`, as the first time.
+    // A redelivered delete that happened answers as the first time.
     if let Some(answer) = inbox::replay::<DeleteOrder>(&ctx.db, &ctx.request).await? {
         return Ok(answer);
     }
@@ -28,5 +33,5 @@ pub async fn delete_order(req: DeleteOrder, ctx: Context) -> RpcResult<bool> {
         .next()
         .ok_or_else(not_found)?;
     write.announce(Envelope::new(ORDER_DELETED, deleted.id, Some(deleted.user_id)));
-    write.commit(true).await
+    write.commit(Deleted::Of { user_id: deleted.user_id }).await
 }
