@@ -175,18 +175,20 @@ part_pids() {
   esac
 }
 
-# cpu_ticks PID...: user + system CPU these processes used, in clock ticks (a process gone
-# counts nothing). The fields after the command name, which may hold spaces: utime, stime.
+# cpu_ticks PID...: `pid:ticks` for each of these processes still there, comma-separated: the
+# user + system CPU each used, in clock ticks. The fields after the command name, which may hold
+# spaces: utime, stime.
 cpu_ticks() {
-  local pid total=0 ticks
+  local pid ticks list=()
   for pid in "$@"; do
     ticks=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) || continue
-    total=$((total + ${ticks:-0}))
+    list+=("$pid:${ticks:-0}")
   done
-  echo "$total"
+  local IFS=,
+  echo "${list[*]:--}"
 }
 
-# cpu_snapshot GATEWAY_NAME [USERS_NAME] [ORDERS_NAME]: one line, the ticks of each part in
+# cpu_snapshot GATEWAY_NAME [USERS_NAME] [ORDERS_NAME]: one line, the cpu_ticks of each part in
 # CPU_PARTS order.
 cpu_snapshot() {
   local part line=()
@@ -197,20 +199,27 @@ cpu_snapshot() {
   echo "${line[*]}"
 }
 
-# cpu_per_request BEFORE AFTER REQUESTS: {"gateway": µs, ...}, CPU per request of each part.
+# cpu_per_request BEFORE AFTER REQUESTS: {"gateway": µs, ...}, CPU per request of each part:
+# for each process of the part at the end, what it used since the start (all of it when it
+# started since). A process that ended in between (a PostgreSQL backend whose connection
+# closed) is left out: it can only make a part look cheaper, never negative.
 cpu_per_request() {
   local -a before after
   read -r -a before <<<"$1"
   read -r -a after <<<"$2"
   local i json="{"
   for i in "${!CPU_PARTS[@]}"; do
-    json+="\"${CPU_PARTS[$i]}\": $(awk -v t="$((after[i] - before[i]))" -v hz="$CLOCK_TICKS" -v n="$3" \
-      'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }')"
+    json+="\"${CPU_PARTS[$i]}\": $(awk -v b="${before[i]}" -v a="${after[i]}" -v hz="$CLOCK_TICKS" -v n="$3" '
+      BEGIN {
+        split(b, was, ","); for (k in was) { split(was[k], p, ":"); start[p[1]] = p[2] }
+        split(a, now, ","); t = 0
+        for (k in now) { split(now[k], p, ":"); if (p[1] != "-") t += p[2] - ((p[1] in start) ? start[p[1]] : 0) }
+        printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0)
+      }')"
     ((i < ${#CPU_PARTS[@]} - 1)) && json+=", "
   done
   echo "$json}"
 }
-
 
 # wrk_measure SCENARIO URL CONNECTIONS SECONDS IDS_FILE TAG TOKEN GATEWAY_NAME [USERS_NAME]
 # [ORDERS_NAME]: runs scripts/bench/graphql.lua's SCENARIO against URL with wrk (WRK_THREADS
