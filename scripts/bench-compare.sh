@@ -164,14 +164,6 @@ delete_pool() {
     split -l "$DELETE_SLICE" -d -a 3 - "$WORK/$stack.delete-$kind."
 }
 
-# wanted KEY: whether BENCH_ONLY (when set) names this scenario.
-wanted() {
-  ((${#ONLY[@]} == 0)) && return 0
-  local key
-  for key in "${ONLY[@]}"; do [[ $key == "$1" ]] && return 0; done
-  return 1
-}
-
 # measure STACK KEY SCENARIO CONNECTIONS ROUND IDS_FILE: one measurement, kept in $RESULTS.
 measure() {
   local stack=$1 key=$2 scenario=$3 c=$4 round=$5 ids=$6 url=${URL[$1]} token result
@@ -220,6 +212,10 @@ compare() {
 }
 
 format_report() {
+  # The scenarios in the order they ran, and their labels, for jq.
+  local keys labels
+  keys=$(printf '%s\n' "${KEYS[@]}" | jq -R . | jq -s .)
+  labels=$(for k in "${!LABELS[@]}"; do jq -n --arg k "$k" --arg v "${LABELS[$k]}" '{($k): $v}'; done | jq -s 'add // {}')
   cat <<EOF
 Measured $(date -u '+%Y-%m-%d %H:%M UTC'): "after" is commit \`$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':(exclude)BENCHMARKS.md' 2>/dev/null || echo ' (with uncommitted changes)')\`, "before" is \`$(git rev-parse --short "$BEFORE")\` (before issue 18), "peer" the NestJS build of \`scripts/bench/nestjs-peer\`. With:
 
@@ -233,7 +229,7 @@ shared PostgreSQL, RabbitMQ and Redis, and wrk share this machine's $(nproc) cor
 
 | scenario | conns | before req/s | after req/s | peer req/s | after ÷ before | after ÷ peer | p50 before / after / peer | errors |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |
-$(jq -rs --argjson keys "$(printf '%s\n' "${KEYS[@]}" | jq -R . | jq -s .)" --argjson labels "$(for k in "${!LABELS[@]}"; do jq -n --arg k "$k" --arg v "${LABELS[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" '
+$(jq -rs --argjson keys "$keys" --argjson labels "$labels" '
   def lat: if . < 1000 then "\(round) µs" elif . < 10000 then "\((. / 10 | round) / 100) ms" else "\((. / 100 | round) / 10) ms" end;
   def mean(f): (map(f) | add) / length;
   def r2: (. * 100 | round) / 100;
@@ -252,7 +248,7 @@ and their sum. The peer's gateway and services are its three \`node\` processes.
 
 | scenario | conns | before | after | peer | sum before / after / peer |
 | --- | ---: | --- | --- | --- | --- |
-$(jq -rs --argjson keys "$(printf '%s\n' "${KEYS[@]}" | jq -R . | jq -s .)" --argjson labels "$(for k in "${!LABELS[@]}"; do jq -n --arg k "$k" --arg v "${LABELS[$k]}" '{($k): $v}'; done | jq -s 'add // {}')" '
+$(jq -rs --argjson keys "$keys" --argjson labels "$labels" '
   def parts: [.gateway, .users, .orders, .postgres, .rabbitmq, .redis];
   def cpu(s): map(select(.stack == s) | .cpu_us | parts) | transpose | map(add / length);
   def show: map(if . >= 100 then "\(round)" else "\((. * 10 | round) / 10)" end) | join(" / ");

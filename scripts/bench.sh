@@ -118,14 +118,6 @@ wrk_once() {
   wrk_measure "$scenario" "$url" "$3" "$4" "${5:-}" "${6:-1}" "$token" "$(gateway_named "$url")"
 }
 
-# wanted KEY: whether BENCH_ONLY (when set) names this scenario.
-wanted() {
-  ((${#ONLY[@]} == 0)) && return 0
-  local key
-  for key in "${ONLY[@]}"; do [[ $key == "$1" ]] && return 0; done
-  return 1
-}
-
 # bench_graphql KEY LABEL PATH SCENARIO URL [IDS_FILE] [warm]: one scenario at each connection count.
 bench_graphql() {
   local key=$1 label=$2 path=$3 scenario=$4 url=$5 ids=${6:-} warm=${7:-} c tag=0 result first_error

@@ -2,7 +2,7 @@
 # What the benchmark scripts share (scripts/bench.sh, scripts/bench-compare.sh): starting and
 # stopping the processes measured, seeding through GraphQL, and the CPU each process spent.
 # Sourced after scripts/lib/services.sh. Uses the caller's WORK (logs go there), PIDS and NAMES
-# (the processes started), SEED_USERS and BIN_DIR.
+# (the processes started), SEED_USERS, BIN_DIR, WRK_THREADS and ONLY (BENCH_ONLY's keys).
 
 PIDS=() NAMES=()
 
@@ -219,6 +219,14 @@ cpu_per_request() {
     ((i < ${#CPU_PARTS[@]} - 1)) && json+=", "
   done
   echo "$json}"
+}
+
+# wanted KEY: whether BENCH_ONLY (when set) names this scenario.
+wanted() {
+  ((${#ONLY[@]} == 0)) && return 0
+  local key
+  for key in "${ONLY[@]}"; do [[ $key == "$1" ]] && return 0; done
+  return 1
 }
 
 # wrk_measure SCENARIO URL CONNECTIONS SECONDS IDS_FILE TAG TOKEN GATEWAY_NAME [USERS_NAME]

@@ -192,15 +192,14 @@ impl FieldCache {
     /// the same round trip). None when the cache cannot be read.
     pub async fn answer(&self, key: &AnswerKey) -> Option<Answered> {
         let store = self.readable_store().filter(|_| self.answers)?;
-        let collections = self.keys.collections();
-        match self.guard(store.read_answer(&key.0, &collections)).await? {
+        match self.guard(store.read_answer(&key.0, &self.collections)).await? {
             AnswerRead::Current(body) => {
                 self.metrics.answer_hits.inc();
                 Some(Answered::Hit(Bytes::from(body)))
             }
             AnswerRead::Missing(generations) => {
                 self.metrics.answer_misses.inc();
-                Some(Answered::Miss(Reads::seeded(collections.into_iter().zip(generations).collect())))
+                Some(Answered::Miss(Reads::seeded(self.collections.iter().cloned().zip(generations).collect())))
             }
         }
     }

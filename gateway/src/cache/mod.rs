@@ -61,14 +61,16 @@ pub struct FieldCache {
     caught_up: AtomicBool,
     /// Whether whole answers are kept too (`CACHE_ANSWERS`): [`answers`].
     answers: bool,
+    /// [`Keys::collections`], which every whole-answer look-up sends.
+    collections: Vec<String>,
 }
 
 impl FieldCache {
     pub fn new(store: Option<Arc<dyn Store>>, ttl: Duration, timeout: Duration, keys: Keys, metrics: Metrics) -> Self {
         let store = store.filter(|_| !ttl.is_zero());
         let caught_up = AtomicBool::new(true);
-        let (flights, unflushed, answers) = (Mutex::default(), Arc::default(), true);
-        Self { store, ttl, timeout, keys, metrics, flights, unflushed, caught_up, answers }
+        let (flights, unflushed, answers, collections) = (Mutex::default(), Arc::default(), true, keys.collections());
+        Self { store, ttl, timeout, keys, metrics, flights, unflushed, caught_up, answers, collections }
     }
 
     /// Keeps whole answers too, or not (`CACHE_ANSWERS`).

@@ -255,6 +255,11 @@ impl Memory {
 }
 
 impl Memory {
+    /// The generation in force for `key` (0 when never bumped, or expired).
+    fn generation(&self, key: &str, now: Instant) -> u64 {
+        self.generations.get(key).filter(|(_, expires)| *expires > now).map_or(0, |(generation, _)| *generation)
+    }
+
     fn prune_answers(&mut self, now: Instant) {
         self.answers.retain(|_, (_, expires)| *expires > now);
         self.answer_bytes = self.answers.values().map(|(entry, _)| entry.len()).sum();
@@ -269,11 +274,7 @@ impl Store for MemoryStore {
         Ok(keys
             .iter()
             .map(|key| {
-                let generation = memory
-                    .generations
-                    .get(&key.generation)
-                    .filter(|(_, expires)| *expires > now)
-                    .map_or(0, |(generation, _)| *generation);
+                let generation = memory.generation(&key.generation, now);
                 let value = memory
                     .values
                     .get(&versioned(&key.value, generation))
@@ -309,9 +310,7 @@ impl Store for MemoryStore {
     async fn read_answer(&self, key: &str, collections: &[String]) -> anyhow::Result<AnswerRead> {
         let memory = self.inner.lock().map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
         let now = Instant::now();
-        let current = |key: &str| {
-            memory.generations.get(key).filter(|(_, expires)| *expires > now).map_or(0, |(generation, _)| *generation)
-        };
+        let current = |key: &str| memory.generation(key, now);
         let entry = memory.answers.get(key).filter(|(_, expires)| *expires > now);
         if let Some(body) = entry.and_then(|(entry, _)| answers::decode(entry, current)) {
             return Ok(AnswerRead::Current(body.to_vec()));

@@ -65,11 +65,7 @@ pub async fn look_up(state: &AppState, auth: &Authentication, prepared: &mut Pre
 /// Whether the operation `operation_name` selects in `document` is a cacheable query (see the
 /// module's documentation).
 pub fn cacheable(document: &ExecutableDocument, operation_name: Option<&str>) -> bool {
-    let operation = match operation_name {
-        Some(name) => document.operations.iter().find(|(op_name, _)| op_name.is_some_and(|n| n.as_str() == name)),
-        None => document.operations.iter().next(),
-    };
-    let Some((_, operation)) = operation else { return false };
+    let Some(operation) = super::execute::operation(document, operation_name) else { return false };
     if operation.node.ty != OperationType::Query {
         return false;
     }

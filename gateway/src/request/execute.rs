@@ -5,6 +5,8 @@
 mod nulls;
 mod order;
 
+pub(crate) use nulls::operation;
+
 use async_graphql::{Response, Value, parser::parse_query};
 use futures_util::{Stream, StreamExt};
 

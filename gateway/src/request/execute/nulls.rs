@@ -104,7 +104,7 @@ pub fn propagate(
 }
 
 /// The operation of `document` a request named `operation_name` runs.
-pub(super) fn operation<'a>(
+pub(crate) fn operation<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'a async_graphql::Positioned<OperationDefinition>> {
